@@ -1,0 +1,71 @@
+# Tally: one entry point. `make dev` runs the local stack, `make test` runs every check.
+# Both bootstrap what they need (uv, the locked environment, the SAM CLI) on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+TOOLS        := $(CURDIR)/.tools
+UV_VERSION   := 0.13.8
+SAM_VERSION  := 1.170.0
+UV           := $(TOOLS)/uv/bin/uv
+SAM          := $(TOOLS)/sam/bin/sam
+VENV         := $(CURDIR)/.venv
+PY           := $(VENV)/bin/python
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help dev test lint typecheck sam-lint unit integration e2e build bench bootstrap clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(TOOLS)/uv/bin/uv:
+	python3 -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(TOOLS)/python313: scripts/find-python313.sh | $(UV)
+	@mkdir -p $(TOOLS)
+	scripts/find-python313.sh $(UV) > $@.tmp && mv $@.tmp $@
+
+$(VENV)/.synced: uv.lock pyproject.toml $(TOOLS)/python313 | $(UV)
+	$(UV) sync --locked --python "$$(cat $(TOOLS)/python313)"
+	@touch $@
+
+$(SAM): | $(UV) $(TOOLS)/python313
+	UV_TOOL_DIR=$(TOOLS)/uv-tools UV_TOOL_BIN_DIR=$(TOOLS)/sam/bin \
+		$(UV) tool install --quiet --python "$$(cat $(TOOLS)/python313)" "aws-sam-cli==$(SAM_VERSION)"
+
+bootstrap: $(VENV)/.synced $(SAM) ## install uv, the locked environment and the SAM CLI
+
+dev: $(VENV)/.synced ## run the local stack at http://127.0.0.1:$${PORT:-3000}
+	$(PY) -m local
+
+lint: $(VENV)/.synced ## ruff (lint + format check)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(VENV)/.synced ## mypy, strict
+	$(PY) -m mypy layers/common functions local tests benchmarks
+
+sam-lint: $(SAM) $(TOOLS)/python313 ## sam validate --lint
+	$(SAM) validate --lint --template template.yaml
+
+unit: $(VENV)/.synced
+	$(PY) -m pytest tests/unit -q
+
+integration: $(VENV)/.synced
+	$(PY) -m pytest tests/integration -q
+
+e2e: $(VENV)/.synced
+	$(PY) -m pytest tests/e2e -q
+
+test: bootstrap lint typecheck sam-lint ## every check: ruff, mypy, sam lint, unit, integration, e2e
+	$(PY) -m pytest tests -q
+
+build: $(SAM) $(VENV)/.synced ## sam build (arm64 layer with bytecode, no boto3)
+	TALLY_PYTHON="$$(cat $(TOOLS)/python313)" UV="$(UV)" $(SAM) build --template template.yaml
+
+bench: $(VENV)/.synced ## print the performance figures
+	$(PY) -m benchmarks
+
+clean: ## remove build output and tool environments
+	rm -rf .aws-sam $(TOOLS) $(VENV)

@@ -1,0 +1,1 @@
+"""Tally's common layer: domain logic, storage and HTTP glue shared by every function."""

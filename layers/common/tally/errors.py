@@ -1,0 +1,54 @@
+"""Domain errors. Handlers map them to HTTP answers in one place (tally.http.resolver)."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(DomainError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class NotAuthenticated(DomainError):
+    status_code = 401
+    code = "not_authenticated"
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency is throttled or failing; the client should retry after a pause."""
+
+    status_code = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str = "The service is busy, retry shortly", *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,37 @@
+"""Typed settings read from the environment, once per process.
+
+Every function gets the same variables from template.yaml's Globals; the local stack sets
+them from the same template, so handlers never know where they run.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    billing_table_name: str = Field(alias="BILLING_TABLE_NAME")
+    events_table_name: str = Field(alias="EVENTS_TABLE_NAME")
+    user_pool_id: str = Field(default="", alias="USER_POOL_ID")
+    user_pool_client_id: str = Field(default="", alias="USER_POOL_CLIENT_ID")
+    event_retention_days: int = Field(default=90, ge=1, le=3650, alias="EVENT_RETENTION_DAYS")
+    dedup_window_seconds: int = Field(default=60, ge=0, le=86_400, alias="DEDUP_WINDOW_SECONDS")
+    # Salt for the visitor fingerprint so stored dedup keys cannot be reversed to an IP.
+    visitor_salt: str = Field(default="tally", alias="VISITOR_SALT")
+
+
+class SettingsError(RuntimeError):
+    """The deployment is misconfigured: a required variable is missing or invalid."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings.model_validate(dict(os.environ))
+    except ValidationError as exc:  # pragma: no cover - a deployment error, not a request error
+        raise SettingsError(str(exc)) from exc

@@ -1,0 +1,1 @@
+"""DynamoDB access: key schema, clients, error classification."""

@@ -1,0 +1,73 @@
+"""The one module that owns the key schema of both tables.
+
+Billing table (generic single-table design):
+    ACCOUNT#{id}            PROFILE                     an account (tenant, tracked business)
+    IDEMPOTENCY#{scope}     {key}                       client retry ledger (later issues)
+
+Events table (high volume, TTL on `expires_at`, stream feeds the counters):
+    EVENTS#{account}#{day}  {iso-ts}#{event id}         a raw tracking event (kind=event)
+    DEDUP#{fingerprint}     DEDUP                       repeat-window claim for one visitor+page
+    STATS#{account}         TOTAL                       all-time counters
+    STATS#{account}         DAY#{yyyy-mm-dd}            daily counters
+    STATS#{account}         SPONSORSHIP#{id}            per-sponsorship click/impression counters
+    STREAMMARK#{seq}        MARK                        counter chunk applied (exactly-once)
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+Key = dict[str, dict[str, str]]
+
+PK = "PK"
+SK = "SK"
+
+
+def _key(pk: str, sk: str) -> Key:
+    return {PK: {"S": pk}, SK: {"S": sk}}
+
+
+# --- billing table -------------------------------------------------------------------------
+
+
+def account(account_id: str) -> Key:
+    return _key(f"ACCOUNT#{account_id}", "PROFILE")
+
+
+# --- events table --------------------------------------------------------------------------
+
+STATS_TOTAL_SK = "TOTAL"
+STATS_DAY_PREFIX = "DAY#"
+STATS_SPONSORSHIP_PREFIX = "SPONSORSHIP#"
+
+
+def event(account_id: str, occurred_at: datetime, event_id: str) -> Key:
+    return _key(f"EVENTS#{account_id}#{occurred_at.date().isoformat()}", f"{occurred_at.isoformat()}#{event_id}")
+
+
+def dedup(fingerprint: str) -> Key:
+    return _key(f"DEDUP#{fingerprint}", "DEDUP")
+
+
+def stats_pk(account_id: str) -> str:
+    return f"STATS#{account_id}"
+
+
+def stats_total(account_id: str) -> Key:
+    return _key(stats_pk(account_id), STATS_TOTAL_SK)
+
+
+def stats_day_sk(day: date) -> str:
+    return f"{STATS_DAY_PREFIX}{day.isoformat()}"
+
+
+def stats_day(account_id: str, day: date) -> Key:
+    return _key(stats_pk(account_id), stats_day_sk(day))
+
+
+def stats_sponsorship(account_id: str, sponsorship_id: str) -> Key:
+    return _key(stats_pk(account_id), f"{STATS_SPONSORSHIP_PREFIX}{sponsorship_id}")
+
+
+def stream_mark(sequence_number: str) -> Key:
+    return _key(f"STREAMMARK#{sequence_number}", "MARK")
