@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tally.errors import DomainError, PayloadTooLarge, ServiceUnavailable
 from tally.storage.errors import is_transient
+from tally.validation import describe_errors
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -40,34 +41,6 @@ def json_response(status: int, body: Mapping[str, Any], headers: dict[str, str] 
         body=json.dumps(body),
         headers=headers,
     )
-
-
-_MESSAGES = {
-    "missing": "This field is required",
-    "extra_forbidden": "This field is not allowed",
-    "json_invalid": "The body is not valid JSON",
-    "model_attributes_type": "Expected a JSON object",
-    "dict_type": "Expected a JSON object",
-}
-
-
-def describe_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Turn pydantic/Powertools error entries into {field, in, message} a person can read."""
-    described = []
-    for error in errors:
-        loc = [str(part) for part in error.get("loc", ())]
-        where = loc[0] if loc and loc[0] in {"body", "query", "path", "header", "cookie"} else "body"
-        field_parts = loc[1:] if loc and loc[0] == where else loc
-        kind = str(error.get("type", ""))
-        message = _MESSAGES.get(kind) or str(error.get("msg", "Invalid value"))
-        if kind == "json_invalid":
-            detail = (error.get("ctx") or {}).get("error")
-            field_parts = []
-            message = f"{message}: {detail}" if detail else message
-        elif kind.startswith("value_error") and message.startswith("Value error, "):
-            message = message.removeprefix("Value error, ")
-        described.append({"field": ".".join(field_parts) or where, "in": where, "message": message})
-    return described
 
 
 def validation_response(errors: Iterable[Mapping[str, Any]]) -> Response:

@@ -43,3 +43,9 @@ def is_transient(exc: BaseException) -> bool:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return bool(status and int(status) >= 500)
     return False
+
+
+def cancellation_codes(exc: ClientError) -> list[str]:
+    """Per-item reasons of a cancelled transaction, in the order the items were sent."""
+    reasons = exc.response.get("CancellationReasons") or []  # type: ignore[typeddict-item]
+    return [str(reason.get("Code") or "None") for reason in reasons]

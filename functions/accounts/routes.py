@@ -1,0 +1,99 @@
+"""Accounts API routes: sign-in, create and read accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from tally.accounts.cognito import CognitoIdentity
+from tally.accounts.dynamo import DynamoAccountRepository
+from tally.accounts.models import AccountIn, AccountOut, LoginIn, TokensOut
+from tally.accounts.service import AccountService, account_out
+from tally.http import idempotency
+from tally.http.auth import principal_from_event
+from tally.settings import get_settings
+from tally.storage import clients
+
+router = Router()
+
+BEARER = [{"bearerAuth": []}]
+
+
+@lru_cache(maxsize=1)
+def service() -> AccountService:
+    settings = get_settings()
+    return AccountService(
+        accounts=DynamoAccountRepository(clients.dynamodb(), settings.billing_table_name),
+        identity=CognitoIdentity(clients.cognito(), settings.user_pool_client_id),
+    )
+
+
+@router.post("/v1/auth/login", summary="Sign in with email and password", tags=["auth"])
+def login(body: LoginIn) -> TokensOut:
+    tokens = service().login(body.email, body.password)
+    return TokensOut(
+        id_token=tokens.id_token,
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+    )
+
+
+@router.post(
+    "/v1/accounts",
+    summary="Create an account (platform admin)",
+    tags=["accounts"],
+    security=BEARER,
+    responses={201: {"description": "Created"}},
+)
+def create_account(
+    body: AccountIn,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="idempotency-key",
+            max_length=255,
+            description="Retries with the same key return the first answer instead of a second account",
+        ),
+    ] = None,
+) -> tuple[AccountOut, int]:
+    principal = principal_from_event(router.current_event)
+    principal.require_platform_admin()
+    if idempotency_key is None:
+        return account_out(service().create(body)), 201
+    request = {"scope": principal.subject, "key": idempotency_key, "body": body.model_dump()}
+    try:
+        created = _create_once()(request=request)
+    except (IdempotencyValidationError, IdempotencyAlreadyInProgressError) as exc:
+        raise idempotency.translate(exc) from exc
+    return AccountOut.model_validate(created), 201
+
+
+@lru_cache(maxsize=1)
+def _create_once() -> Callable[..., dict[str, Any]]:
+    """The idempotent create, built on first use so importing the module touches no AWS client."""
+
+    @idempotent_function(
+        data_keyword_argument="request",
+        config=idempotency.config,
+        persistence_store=idempotency.persistence(),
+    )
+    def create(request: dict[str, Any]) -> dict[str, Any]:
+        return account_out(service().create(AccountIn.model_validate(request["body"]))).model_dump()
+
+    return create
+
+
+@router.get("/v1/accounts/<account_id>", summary="Read an account", tags=["accounts"], security=BEARER)
+def get_account(account_id: Annotated[str, Path(min_length=1, max_length=64)]) -> AccountOut:
+    principal_from_event(router.current_event).require_account(account_id)
+    return account_out(service().get(account_id))

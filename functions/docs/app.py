@@ -1,0 +1,54 @@
+"""Docs function: the whole API's OpenAPI document and a Swagger UI.
+
+It includes every function's router so the document is generated from the code that serves
+each route; it never handles those routes itself (API Gateway sends it only the docs paths).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from accounts.routes import router as accounts_router
+from tally.http.resolver import create_resolver, resolve
+from tracking.routes import router as tracking_router
+
+TITLE = "Tally API"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "Billing and usage tracking for SaaS businesses. Private routes take a Cognito id token as "
+    "`Authorization: Bearer <id_token>` (from `POST /v1/auth/login`)."
+)
+SECURITY_SCHEMES = {"bearerAuth": HTTPBearer(bearerFormat="JWT")}
+
+app = create_resolver()
+app.include_router(tracking_router)
+app.include_router(accounts_router)
+app.enable_swagger(
+    path="/v1/docs",
+    title=TITLE,
+    version=VERSION,
+    description=DESCRIPTION,
+    security_schemes=SECURITY_SCHEMES,  # type: ignore[arg-type]
+)
+
+
+@app.get("/v1/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    document = app.get_openapi_json_schema(
+        title=TITLE, version=VERSION, description=DESCRIPTION, security_schemes=SECURITY_SCHEMES  # type: ignore[arg-type]
+    )
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return resolve(app, event, context)
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document as a dict (for tests and tooling)."""
+    return dict(json.loads(openapi_document().body))

@@ -1,0 +1,84 @@
+"""Tracking API routes: public event intake, authenticated stats."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from tally.http.auth import principal_from_event
+from tally.settings import get_settings
+from tally.storage import clients
+from tally.tracking.domain import Visit
+from tally.tracking.dynamo import DynamoAccountDirectory, DynamoCounterStore, DynamoEventLedger
+from tally.tracking.models import BatchIn, BatchOut, ClickIn, StatsOut, TrackOut, ViewIn
+from tally.tracking.service import MAX_STATS_DAYS, TrackingPolicy, TrackingService
+
+router = Router()
+
+BEARER = [{"bearerAuth": []}]
+
+
+@lru_cache(maxsize=1)
+def service() -> TrackingService:
+    settings = get_settings()
+    dynamodb = clients.dynamodb()
+    return TrackingService(
+        ledger=DynamoEventLedger(dynamodb, settings.events_table_name),
+        accounts=DynamoAccountDirectory(dynamodb, settings.billing_table_name),
+        counters=DynamoCounterStore(dynamodb, settings.events_table_name),
+        policy=TrackingPolicy(
+            dedup_window_seconds=settings.dedup_window_seconds,
+            retention_days=settings.event_retention_days,
+            visitor_salt=settings.visitor_salt,
+        ),
+    )
+
+
+def _visit() -> Visit:
+    # The address API Gateway saw on the socket; X-Forwarded-For is client-controlled.
+    http = router.current_event.request_context.http
+    return Visit(source_ip=http.source_ip, user_agent=http.user_agent or router.current_event.headers.get("user-agent"))
+
+
+@router.post(
+    "/v1/track/click",
+    summary="Record a click",
+    tags=["tracking"],
+    responses={202: {"description": "Acknowledged; `counted` says whether it was counted"}},
+)
+def track_click(body: ClickIn) -> tuple[TrackOut, int]:
+    outcome = service().track("click", body, _visit())
+    return TrackOut(id=outcome.id, counted=outcome.counted, reason=outcome.reason), 202
+
+
+@router.post(
+    "/v1/track/view",
+    summary="Record a view (impression)",
+    tags=["tracking"],
+    responses={202: {"description": "Acknowledged; `counted` says whether it was counted"}},
+)
+def track_view(body: ViewIn) -> tuple[TrackOut, int]:
+    outcome = service().track("view", body, _visit())
+    return TrackOut(id=outcome.id, counted=outcome.counted, reason=outcome.reason), 202
+
+
+@router.post(
+    "/v1/track/events",
+    summary="Record up to 100 clicks and views",
+    description="Each event is validated and recorded on its own; `results` keeps the request's order.",
+    tags=["tracking"],
+)
+def track_batch(body: BatchIn) -> tuple[BatchOut, int]:
+    return service().track_batch(body.events, _visit()), 202
+
+
+@router.get("/v1/track/stats", summary="Clicks, views and CTR of an account", tags=["tracking"], security=BEARER)
+def stats(
+    account_id: Annotated[str, Query(min_length=1, max_length=64, description="The account to report on")],
+    days: Annotated[int, Query(ge=1, le=MAX_STATS_DAYS, description="Window length in days, today included")] = 30,
+) -> StatsOut:
+    principal_from_event(router.current_event).require_account(account_id)
+    return service().stats(account_id, days)

@@ -1,0 +1,1 @@
+"""Accounts: the businesses Tally tracks and bills, and signing in."""

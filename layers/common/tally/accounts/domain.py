@@ -1,0 +1,26 @@
+"""Accounts' domain types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    email: str
+    country: str
+    currency: str
+    created_at: datetime
+    siren: str | None = None
+    siret: str | None = None
+
+
+@dataclass(frozen=True)
+class Tokens:
+    id_token: str
+    access_token: str
+    refresh_token: str | None
+    expires_in: int

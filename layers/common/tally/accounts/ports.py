@@ -1,0 +1,21 @@
+"""What the accounts logic needs from the outside world."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tally.accounts.domain import Account, Tokens
+
+
+class AccountRepository(Protocol):
+    def add(self, account: Account) -> None:
+        """Store a new account; raises Conflict if the id is taken."""
+        ...
+
+    def get(self, account_id: str) -> Account | None: ...
+
+
+class IdentityProvider(Protocol):
+    def login(self, email: str, password: str) -> Tokens:
+        """Exchange credentials for tokens; raises NotAuthenticated when they are wrong."""
+        ...

@@ -1,0 +1,1 @@
+"""Click and view tracking: events in, deduplicated counters out."""

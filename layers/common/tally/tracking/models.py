@@ -1,0 +1,114 @@
+"""Wire models of the tracking API (validated by Powertools, documented in OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+ClickSource = Literal["seo", "sponsorship", "search", "category", "city", "direct", "other"]
+ViewSource = Literal["seo", "sponsorship", "search", "category", "city", "rotation", "other"]
+EventType = Literal["click", "view"]
+
+MAX_BATCH = 100
+IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIER)]
+
+
+class _TrackedFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    account_id: Identifier = Field(description="The account (listed business) the event is about")
+    page_type: str | None = Field(default=None, max_length=64, description="e.g. listing, search, home")
+    page_url: str | None = Field(default=None, max_length=2048)
+    position: StrictInt | None = Field(default=None, ge=0, le=100_000, description="Rank in a list")
+    referrer: str | None = Field(default=None, max_length=2048)
+    sponsorship_id: Identifier | None = Field(default=None, description="Raises that sponsorship's counter")
+    location_id: Identifier | None = None
+
+
+class ClickIn(_TrackedFields):
+    source: ClickSource
+
+
+class ViewIn(_TrackedFields):
+    source: ViewSource
+
+
+class BatchClickIn(ClickIn):
+    type: Literal["click"]
+
+
+class BatchViewIn(ViewIn):
+    type: Literal["view"]
+
+
+BatchEventIn = Annotated[BatchClickIn | BatchViewIn, Field(discriminator="type")]
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Each event is validated on its own so that one bad event does not reject the others.
+    events: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH} events, each a click or view body with a `type` field",
+    )
+
+
+class TrackOut(BaseModel):
+    id: str
+    counted: bool
+    reason: Literal["duplicate", "bot"] | None = Field(
+        default=None, description="Why the event was acknowledged but not counted"
+    )
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class BatchResultOut(BaseModel):
+    index: int
+    status: int = Field(description="202 accepted, 404 unknown account, 422 invalid, 503 retry later")
+    id: str | None = None
+    counted: bool | None = None
+    reason: Literal["duplicate", "bot"] | None = None
+    errors: list[FieldError] | None = None
+
+
+class BatchOut(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[BatchResultOut]
+
+
+class DayOut(BaseModel):
+    date: str
+    clicks: int
+    views: int
+
+
+class SponsorshipOut(BaseModel):
+    sponsorship_id: str
+    clicks: int
+    impressions: int
+
+
+class StatsOut(BaseModel):
+    account_id: str
+    days: int
+    start: str = Field(description="First day of the window (UTC)")
+    end: str = Field(description="Last day of the window (UTC), today")
+    clicks_total: int
+    views_total: int
+    clicks: int
+    views: int
+    ctr: float = Field(description="clicks / views in the window, as a percentage with two decimals")
+    clicks_by_source: dict[str, int]
+    views_by_source: dict[str, int]
+    daily: list[DayOut]
+    sponsorships: list[SponsorshipOut]

@@ -1,0 +1,46 @@
+"""Validation errors in words a person can act on: {field, in, message} per problem."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+_MESSAGES = {
+    "missing": "This field is required",
+    "extra_forbidden": "This field is not allowed",
+    "json_invalid": "The body is not valid JSON",
+    "model_attributes_type": "Expected a JSON object",
+    "dict_type": "Expected a JSON object",
+    "int_type": "Expected an integer",
+    "string_type": "Expected a string",
+    "list_type": "Expected a list",
+    "union_tag_not_found": "This field is required (click or view)",
+}
+
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
+def describe_errors(errors: Iterable[Mapping[str, Any]], *, prefix: str = "") -> list[dict[str, Any]]:
+    described = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        where = loc[0] if loc and loc[0] in _LOCATIONS else "body"
+        parts = loc[1:] if loc and loc[0] == where else loc
+        kind = str(error.get("type", ""))
+        message = _MESSAGES.get(kind) or str(error.get("msg", "Invalid value"))
+        if kind == "json_invalid":
+            detail = (error.get("ctx") or {}).get("error")
+            parts = []
+            message = f"{message}: {detail}" if detail else message
+        elif kind == "union_tag_invalid":
+            parts = [*parts, "type"] if parts[-1:] != ["type"] else parts
+            message = "Expected 'click' or 'view'"
+        elif kind == "union_tag_not_found":
+            parts = [*parts, "type"]
+        elif message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        # Discriminated unions add the tag to the path (events.0.click.source): drop it.
+        parts = [part for part in parts if part not in {"click", "view"} or part == parts[-1]]
+        field = ".".join(([prefix] if prefix else []) + parts) or where
+        described.append({"field": field, "in": where, "message": message})
+    return described
