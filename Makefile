@@ -13,7 +13,7 @@ PY           := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev test lint typecheck sam-lint unit integration e2e build bench bootstrap clean
+.PHONY: help dev test lint typecheck sam-lint unit integration e2e build requirements bench bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,8 +61,16 @@ e2e: $(VENV)/.synced
 test: bootstrap lint typecheck sam-lint ## every check: ruff, mypy, sam lint, unit, integration, e2e
 	$(PY) -m pytest tests -q
 
-build: $(SAM) $(VENV)/.synced ## sam build (arm64 layer with bytecode, no boto3)
+build: $(SAM) $(VENV)/.synced $(TOOLS)/python313 ## sam build (arm64 layer with bytecode, no boto3)
 	TALLY_PYTHON="$$(cat $(TOOLS)/python313)" UV="$(UV)" $(SAM) build --template template.yaml
+
+# The layer's pinned wheels: uv.lock's runtime dependencies minus boto3 and what only it needs
+# (the Lambda runtime provides them). tests/unit/test_layer_requirements.py catches drift.
+LAYER_EXPORT := export --frozen --no-dev --no-emit-project --no-hashes --prune boto3 --format requirements-txt
+
+requirements: | $(UV) ## regenerate layers/common/requirements.txt from uv.lock
+	$(UV) $(LAYER_EXPORT) > layers/common/requirements.txt.tmp
+	mv layers/common/requirements.txt.tmp layers/common/requirements.txt
 
 bench: $(VENV)/.synced ## print the performance figures
 	$(PY) -m benchmarks
