@@ -1,0 +1,131 @@
+"""The accounts function in-process against moto's Cognito and DynamoDB."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.events import FakeContext, admin_claims, http_event, tenant_claims
+from tests.support.stack import Stack
+
+EMAIL = "owner@example.com"
+PASSWORD = "Correct-Horse-9!"
+ACCOUNT = {"name": "Boulangerie Dupont", "email": "contact@dupont.fr", "country": "FR", "currency": "EUR",
+           "siren": "732829320", "siret": "73282932000074"}
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[Stack]:
+    pool = stack.ref("UserPool")
+    cognito = stack.client("cognito-idp")
+    cognito.admin_create_user(
+        UserPoolId=pool, Username=EMAIL, MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": EMAIL}, {"Name": "email_verified", "Value": "true"}],
+    )
+    cognito.admin_set_user_password(UserPoolId=pool, Username=EMAIL, Password=PASSWORD, Permanent=True)
+    with stack.environment("AccountsFunction"):
+        from accounts import routes
+
+        routes.service.cache_clear()
+        routes._create_once.cache_clear()
+        from tally.http import idempotency
+
+        idempotency.persistence.cache_clear()
+        yield stack
+        routes.service.cache_clear()
+        routes._create_once.cache_clear()
+        idempotency.persistence.cache_clear()
+
+
+def call(event: dict[str, Any]) -> tuple[int, Any]:
+    from accounts.app import lambda_handler
+
+    answer = lambda_handler(event, FakeContext())  # type: ignore[arg-type]
+    return answer["statusCode"], json.loads(answer["body"] or "null")
+
+
+def create(body: Any, claims: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    return call(http_event("POST", "/v1/accounts", body=body, claims=claims or admin_claims(), headers=headers))
+
+
+def get(account_id: str, claims: dict[str, Any] | None) -> tuple[int, Any]:
+    return call(
+        http_event(
+            "GET", f"/v1/accounts/{account_id}", claims=claims,
+            route="GET /v1/accounts/{account_id}", path_parameters={"account_id": account_id},
+        )
+    )
+
+
+def test_login_returns_cognito_tokens(api: Stack) -> None:
+    status, body = call(http_event("POST", "/v1/auth/login", body={"email": EMAIL.upper(), "password": PASSWORD}))
+
+    assert status == 200
+    assert set(body) == {"id_token", "access_token", "refresh_token", "expires_in"}
+    assert body["id_token"].count(".") == 2
+    assert body["expires_in"] > 0
+
+
+@pytest.mark.parametrize(
+    "credentials", [{"email": EMAIL, "password": "wrong"}, {"email": "nobody@example.com", "password": PASSWORD}]
+)
+def test_wrong_credentials_are_401_without_saying_which(api: Stack, credentials: dict[str, str]) -> None:
+    status, body = call(http_event("POST", "/v1/auth/login", body=credentials))
+
+    assert status == 401
+    assert body["message"] == "Wrong email or password"
+
+
+def test_admin_creates_and_reads_an_account(api: Stack) -> None:
+    status, created = create(ACCOUNT)
+
+    assert status == 201
+    assert created["id"].startswith("acc_")
+    assert {k: created[k] for k in ACCOUNT} == ACCOUNT
+    assert get(created["id"], admin_claims()) == (200, created)
+    assert get(created["id"], tenant_claims(created["id"])) == (200, created)
+    assert get(created["id"], tenant_claims("acc_other"))[0] == 403
+    assert get("acc_missing", admin_claims())[0] == 404
+    assert get(created["id"], None)[0] == 401
+
+
+def test_only_platform_admins_create_accounts(api: Stack) -> None:
+    status, body = create(ACCOUNT, claims=tenant_claims("acc_1"))
+
+    assert status == 403
+    assert "platform administrators" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"siren": "732829321"}, "siren", "Luhn"),
+        ({"siret": "123"}, "siret", "14 digits"),
+        ({"country": "France"}, "country", "at most 2"),
+        ({"currency": "EURO"}, "currency", "at most 3"),
+        ({"name": ""}, "name", "at least 1"),
+    ],
+)
+def test_bad_accounts_are_422_naming_the_field(api: Stack, changes: dict[str, str], field: str, words: str) -> None:
+    status, body = create({**ACCOUNT, **changes})
+
+    assert status == 422
+    assert any(e["field"] == field and words in e["message"] for e in body["errors"]), body
+
+
+def test_a_retried_create_with_the_same_idempotency_key_creates_one_account(api: Stack) -> None:
+    key = {"Idempotency-Key": "create-dupont-1"}
+
+    first = create(ACCOUNT, headers=key)
+    second = create(ACCOUNT, headers=key)
+    reused = create({**ACCOUNT, "name": "Another"}, headers=key)
+    other_key = create(ACCOUNT, headers={"Idempotency-Key": "create-dupont-2"})
+
+    assert first[0] == second[0] == 201
+    assert first[1]["id"] == second[1]["id"]
+    assert reused[0] == 422
+    assert reused[1]["code"] == "idempotency_key_reused"
+    assert other_key[1]["id"] != first[1]["id"]

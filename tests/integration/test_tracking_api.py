@@ -1,0 +1,191 @@
+"""The tracking function end to end in-process: HTTP API v2 events in, moto behind."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tally.storage import clients, keys
+from tests.support.events import FakeContext, admin_claims, http_event, tenant_claims
+from tests.support.stack import Stack, stream_batch
+
+ACCOUNT = "acc_demo"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[Stack]:
+    clients.dynamodb().put_item(
+        TableName=stack.ref("BillingTable"), Item=keys.account(ACCOUNT) | {"kind": {"S": "account"}}
+    )
+    with stack.environment("TrackingFunction"):
+        from tracking import routes
+
+        routes.service.cache_clear()
+        yield stack
+        routes.service.cache_clear()
+
+
+def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    from tracking.app import lambda_handler
+
+    answer = lambda_handler(event, FakeContext())  # type: ignore[arg-type]
+    return answer["statusCode"], json.loads(answer["body"] or "null"), answer.get("headers") or {}
+
+
+def track(kind: str, body: Any, **kwargs: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+    kwargs.setdefault("user_agent", FIREFOX)
+    return call(http_event("POST", f"/v1/track/{kind}", body=body, **kwargs))
+
+
+def project(stack: Stack) -> None:
+    from tracking.counter import lambda_handler
+
+    with stack.environment("TrackingCounterFunction"):
+        answer = lambda_handler({"Records": stream_batch(stack, "EventsTable")}, FakeContext())  # type: ignore[arg-type]
+    assert answer == {"batchItemFailures": []}
+
+
+def stats(claims: dict[str, Any] | None, **query: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    return call(http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT, **query}, claims=claims))
+
+
+def raw_events(stack: Stack) -> list[dict[str, Any]]:
+    page = clients.dynamodb().scan(TableName=stack.ref("EventsTable"))
+    return [item for item in page["Items"] if item.get("kind") == {"S": "event"}]
+
+
+def test_click_view_and_stats_add_up(api: Stack) -> None:
+    click = {"account_id": ACCOUNT, "source": "seo", "page_url": "/pros/1", "position": 2}
+    assert track("click", click)[:2][0] == 202
+    status, body, _ = track("click", click)
+    assert (status, body["counted"], body["reason"]) == (202, False, "duplicate")
+    status, body, _ = track("view", {"account_id": ACCOUNT, "source": "rotation", "sponsorship_id": "sp_1"})
+    assert (status, body["counted"]) == (202, True)
+    status, body, _ = track("view", {"account_id": ACCOUNT, "source": "seo"}, user_agent="Googlebot/2.1")
+    assert (status, body["counted"], body["reason"]) == (202, False, "bot")
+    status, body, _ = call(
+        http_event(
+            "POST",
+            "/v1/track/events",
+            body={"events": [
+                {"type": "view", "account_id": ACCOUNT, "source": "search", "page_url": "/s"},
+                {"type": "click", "account_id": ACCOUNT, "source": "search", "page_url": "/s"},
+                {"type": "view", "account_id": ACCOUNT, "source": "nowhere"},
+            ]},
+            user_agent=FIREFOX,
+        )
+    )
+    assert status == 202
+    assert [r["status"] for r in body["results"]] == [202, 202, 422]
+    project(api)
+    project(api)  # a redelivered stream batch changes nothing
+
+    status, body, _ = stats(admin_claims(), days="7")
+
+    assert status == 200
+    assert (body["clicks_total"], body["views_total"], body["clicks"], body["views"]) == (2, 2, 2, 2)
+    assert body["ctr"] == 100.0
+    assert body["clicks_by_source"]["seo"] == 1
+    assert body["views_by_source"]["rotation"] == 1
+    assert len(body["daily"]) == 7
+    assert body["daily"][-1] == {"date": body["end"], "clicks": 2, "views": 2}
+    assert body["sponsorships"] == [{"sponsorship_id": "sp_1", "clicks": 0, "impressions": 1}]
+    assert len(raw_events(api)) == 6
+
+
+def test_the_client_ip_comes_from_api_gateway_not_headers(api: Stack) -> None:
+    track(
+        "click",
+        {"account_id": ACCOUNT, "source": "direct"},
+        source_ip="192.0.2.44",
+        headers={"x-forwarded-for": "10.9.9.9"},
+    )
+
+    [stored] = raw_events(api)
+    assert stored["ip_prefix"] == {"S": "192.0.2.0"}
+    assert stored["user_agent"] == {"S": FIREFOX}
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"source": "seo"}, "account_id", "required"),
+        ({"account_id": ACCOUNT, "source": "teleport"}, "source", "Input should be"),
+        ({"account_id": ACCOUNT, "source": "seo", "position": "3"}, "position", "integer"),
+        ({"account_id": ACCOUNT, "source": "seo", "position": -1}, "position", "greater than or equal"),
+        ({"account_id": ACCOUNT, "source": "seo", "ip_address": "1.2.3.4"}, "ip_address", "not allowed"),
+        ({"account_id": ACCOUNT, "source": "rotation"}, "source", "Input should be"),
+        ([1, 2], "body", "object"),
+    ],
+)
+def test_bad_clicks_get_422_naming_the_field_and_write_nothing(
+    api: Stack, body: Any, field: str, words: str
+) -> None:
+    status, answer, _ = track("click", body)
+
+    assert status == 422
+    assert any(e["field"] == field and words in e["message"] for e in answer["errors"]), answer
+    assert field in answer["message"]
+    assert raw_events(api) == []
+
+
+def test_malformed_json_is_422_with_the_reason(api: Stack) -> None:
+    status, answer, _ = call(http_event("POST", "/v1/track/click", raw_body='{"account_id": '))
+
+    assert status == 422
+    assert answer["errors"][0]["field"] == "body"
+    assert "not valid JSON" in answer["errors"][0]["message"]
+
+
+def test_unknown_account_is_404(api: Stack) -> None:
+    status, answer, _ = track("view", {"account_id": "acc_nobody", "source": "seo"})
+
+    assert status == 404
+    assert answer["errors"][0]["field"] == "account_id"
+    assert raw_events(api) == []
+
+
+def test_batches_over_100_and_bodies_over_64_kib_are_refused_whole(api: Stack) -> None:
+    event = {"type": "view", "account_id": ACCOUNT, "source": "seo"}
+    status, answer, _ = call(http_event("POST", "/v1/track/events", body={"events": [event] * 101}))
+    assert status == 422
+    assert answer["errors"][0]["field"] == "events"
+    assert "at most 100" in answer["errors"][0]["message"]
+
+    huge = {"account_id": ACCOUNT, "source": "seo", "page_url": "x" * (64 * 1024)}
+    status, answer, _ = track("click", huge)
+    assert status == 413
+    assert answer["errors"][0]["field"] == "body"
+    assert raw_events(api) == []
+
+
+def test_stats_need_a_token_and_the_right_account(api: Stack) -> None:
+    assert stats(None)[0] == 401
+    assert stats(tenant_claims("acc_other"))[0] == 403
+    assert stats(tenant_claims(ACCOUNT))[0] == 200
+    assert stats(admin_claims(), account_id="acc_nobody")[0] == 404
+    status, answer, _ = stats(admin_claims(), days="0")
+    assert status == 422
+    assert answer["errors"][0] == {"field": "days", "in": "query", "message": answer["errors"][0]["message"]}
+
+
+def test_a_throttled_table_answers_503_with_retry_after(api: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    def throttled(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+            "TransactWriteItems",
+        )
+
+    monkeypatch.setattr(clients.dynamodb(), "transact_write_items", throttled)
+
+    status, answer, headers = track("click", {"account_id": ACCOUNT, "source": "seo"})
+
+    assert status == 503
+    assert headers["Retry-After"] == "1"
+    assert answer["code"] == "service_unavailable"
+    assert raw_events(api) == []
