@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
@@ -25,7 +25,7 @@ from tally.storage import clients
 
 router = Router()
 
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 @lru_cache(maxsize=1)
@@ -90,7 +90,7 @@ def _create_once() -> Callable[..., dict[str, Any]]:
     def create(request: dict[str, Any]) -> dict[str, Any]:
         return account_out(service().create(AccountIn.model_validate(request["body"]))).model_dump()
 
-    return create
+    return cast(Callable[..., dict[str, Any]], create)
 
 
 @router.get("/v1/accounts/<account_id>", summary="Read an account", tags=["accounts"], security=BEARER)

@@ -40,7 +40,10 @@ app.enable_swagger(
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
     document = app.get_openapi_json_schema(
-        title=TITLE, version=VERSION, description=DESCRIPTION, security_schemes=SECURITY_SCHEMES  # type: ignore[arg-type]
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        security_schemes=SECURITY_SCHEMES,  # type: ignore[arg-type]
     )
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
 
@@ -51,4 +54,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 def document() -> dict[str, Any]:
     """The OpenAPI document as a dict (for tests and tooling)."""
-    return dict(json.loads(openapi_document().body))
+    return dict(json.loads(openapi_document().body or "{}"))

@@ -18,7 +18,7 @@ from tally.tracking.service import MAX_STATS_DAYS, TrackingPolicy, TrackingServi
 
 router = Router()
 
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 @lru_cache(maxsize=1)
@@ -39,8 +39,9 @@ def service() -> TrackingService:
 
 def _visit() -> Visit:
     # The address API Gateway saw on the socket; X-Forwarded-For is client-controlled.
-    http = router.current_event.request_context.http
-    return Visit(source_ip=http.source_ip, user_agent=http.user_agent or router.current_event.headers.get("user-agent"))
+    http = (router.current_event.get("requestContext") or {}).get("http") or {}
+    user_agent = http.get("userAgent") or router.current_event.headers.get("user-agent")
+    return Visit(source_ip=http.get("sourceIp"), user_agent=user_agent)
 
 
 @router.post(
@@ -75,10 +76,14 @@ def track_batch(body: BatchIn) -> tuple[BatchOut, int]:
     return service().track_batch(body.events, _visit()), 202
 
 
-@router.get("/v1/track/stats", summary="Clicks, views and CTR of an account", tags=["tracking"], security=BEARER)
+@router.get(
+    "/v1/track/stats", summary="Clicks, views and CTR of an account", tags=["tracking"], security=BEARER
+)
 def stats(
     account_id: Annotated[str, Query(min_length=1, max_length=64, description="The account to report on")],
-    days: Annotated[int, Query(ge=1, le=MAX_STATS_DAYS, description="Window length in days, today included")] = 30,
+    days: Annotated[
+        int, Query(ge=1, le=MAX_STATS_DAYS, description="Window length in days, today included")
+    ] = 30,
 ) -> StatsOut:
     principal_from_event(router.current_event).require_account(account_id)
     return service().stats(account_id, days)

@@ -13,8 +13,14 @@ from tests.support.stack import Stack
 
 EMAIL = "owner@example.com"
 PASSWORD = "Correct-Horse-9!"
-ACCOUNT = {"name": "Boulangerie Dupont", "email": "contact@dupont.fr", "country": "FR", "currency": "EUR",
-           "siren": "732829320", "siret": "73282932000074"}
+ACCOUNT = {
+    "name": "Boulangerie Dupont",
+    "email": "contact@dupont.fr",
+    "country": "FR",
+    "currency": "EUR",
+    "siren": "732829320",
+    "siret": "73282932000074",
+}
 
 
 @pytest.fixture
@@ -22,7 +28,9 @@ def api(stack: Stack) -> Iterator[Stack]:
     pool = stack.ref("UserPool")
     cognito = stack.client("cognito-idp")
     cognito.admin_create_user(
-        UserPoolId=pool, Username=EMAIL, MessageAction="SUPPRESS",
+        UserPoolId=pool,
+        Username=EMAIL,
+        MessageAction="SUPPRESS",
         UserAttributes=[{"Name": "email", "Value": EMAIL}, {"Name": "email_verified", "Value": "true"}],
     )
     cognito.admin_set_user_password(UserPoolId=pool, Username=EMAIL, Password=PASSWORD, Permanent=True)
@@ -47,21 +55,30 @@ def call(event: dict[str, Any]) -> tuple[int, Any]:
     return answer["statusCode"], json.loads(answer["body"] or "null")
 
 
-def create(body: Any, claims: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    return call(http_event("POST", "/v1/accounts", body=body, claims=claims or admin_claims(), headers=headers))
+def create(
+    body: Any, claims: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    return call(
+        http_event("POST", "/v1/accounts", body=body, claims=claims or admin_claims(), headers=headers)
+    )
 
 
 def get(account_id: str, claims: dict[str, Any] | None) -> tuple[int, Any]:
     return call(
         http_event(
-            "GET", f"/v1/accounts/{account_id}", claims=claims,
-            route="GET /v1/accounts/{account_id}", path_parameters={"account_id": account_id},
+            "GET",
+            f"/v1/accounts/{account_id}",
+            claims=claims,
+            route="GET /v1/accounts/{account_id}",
+            path_parameters={"account_id": account_id},
         )
     )
 
 
 def test_login_returns_cognito_tokens(api: Stack) -> None:
-    status, body = call(http_event("POST", "/v1/auth/login", body={"email": EMAIL.upper(), "password": PASSWORD}))
+    status, body = call(
+        http_event("POST", "/v1/auth/login", body={"email": EMAIL.upper(), "password": PASSWORD})
+    )
 
     assert status == 200
     assert set(body) == {"id_token", "access_token", "refresh_token", "expires_in"}
@@ -70,7 +87,8 @@ def test_login_returns_cognito_tokens(api: Stack) -> None:
 
 
 @pytest.mark.parametrize(
-    "credentials", [{"email": EMAIL, "password": "wrong"}, {"email": "nobody@example.com", "password": PASSWORD}]
+    "credentials",
+    [{"email": EMAIL, "password": "wrong"}, {"email": "nobody@example.com", "password": PASSWORD}],
 )
 def test_wrong_credentials_are_401_without_saying_which(api: Stack, credentials: dict[str, str]) -> None:
     status, body = call(http_event("POST", "/v1/auth/login", body=credentials))
@@ -109,7 +127,9 @@ def test_only_platform_admins_create_accounts(api: Stack) -> None:
         ({"name": ""}, "name", "at least 1"),
     ],
 )
-def test_bad_accounts_are_422_naming_the_field(api: Stack, changes: dict[str, str], field: str, words: str) -> None:
+def test_bad_accounts_are_422_naming_the_field(
+    api: Stack, changes: dict[str, str], field: str, words: str
+) -> None:
     status, body = create({**ACCOUNT, **changes})
 
     assert status == 422

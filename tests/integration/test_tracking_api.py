@@ -72,11 +72,13 @@ def test_click_view_and_stats_add_up(api: Stack) -> None:
         http_event(
             "POST",
             "/v1/track/events",
-            body={"events": [
-                {"type": "view", "account_id": ACCOUNT, "source": "search", "page_url": "/s"},
-                {"type": "click", "account_id": ACCOUNT, "source": "search", "page_url": "/s"},
-                {"type": "view", "account_id": ACCOUNT, "source": "nowhere"},
-            ]},
+            body={
+                "events": [
+                    {"type": "view", "account_id": ACCOUNT, "source": "search", "page_url": "/s"},
+                    {"type": "click", "account_id": ACCOUNT, "source": "search", "page_url": "/s"},
+                    {"type": "view", "account_id": ACCOUNT, "source": "nowhere"},
+                ]
+            },
             user_agent=FIREFOX,
         )
     )

@@ -26,8 +26,14 @@ def fixed_clock() -> Iterator[None]:
 
 def event(number: int, account: str = "acc_1") -> TrackedEvent:
     return TrackedEvent(
-        id=f"evt_{number}", account_id=account, type="click", source="seo", occurred_at=AT,
-        expires_at=int((AT + timedelta(days=90)).timestamp()), counted=True, page_url="/p",
+        id=f"evt_{number}",
+        account_id=account,
+        type="click",
+        source="seo",
+        occurred_at=AT,
+        expires_at=int((AT + timedelta(days=90)).timestamp()),
+        counted=True,
+        page_url="/p",
     )
 
 
@@ -71,8 +77,13 @@ def test_counter_store_applies_once_and_reads_one_partition(stack: Stack) -> Non
         stored = ledger.record(event(number), None)
         counted.append(
             CountedEvent(
-                sequence_number=str(number), key=keys.event("acc_1", AT, stored.id), account_id="acc_1",
-                day=AT.date(), type="click", source="seo", sponsorship_id="sp_1" if number == 0 else None,
+                sequence_number=str(number),
+                key=keys.event("acc_1", AT, stored.id),
+                account_id="acc_1",
+                day=AT.date(),
+                type="click",
+                source="seo",
+                sponsorship_id="sp_1" if number == 0 else None,
             )
         )
 

@@ -54,7 +54,9 @@ class InMemoryCounterStore:
         self.transactions = 0
         self.unavailable_times = 0  # the next N applies raise ServiceUnavailable
 
-    def apply(self, events: Sequence[CountedEvent], increments: dict[CounterTarget, dict[str, int]]) -> list[int]:
+    def apply(
+        self, events: Sequence[CountedEvent], increments: dict[CounterTarget, dict[str, int]]
+    ) -> list[int]:
         if self.unavailable_times:
             self.unavailable_times -= 1
             raise ServiceUnavailable()

@@ -71,7 +71,7 @@ def moto_stack() -> Iterator[Stack]:
     endpoint = moto_endpoint()
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's fake credentials
+        AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION=REGION,
         AWS_ENDPOINT_URL=endpoint,
         POWERTOOLS_METRICS_NAMESPACE="Tally",
@@ -99,9 +99,9 @@ def stream_batch(stack: Stack, table_logical_id: str, after: str | None = None) 
     arn = stack.registry.lookup(table_logical_id, "StreamArn")
     records: list[dict[str, Any]] = []
     for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")[
-            "ShardIterator"
-        ]
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         while iterator:
             page = streams.get_records(ShardIterator=iterator)
             if not page["Records"]:

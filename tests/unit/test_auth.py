@@ -8,7 +8,13 @@ from tally.http.auth import Principal
 
 @pytest.mark.parametrize(
     "groups",
-    ["[platform-admin]", "[viewers platform-admin]", ["platform-admin"], '["platform-admin"]', "platform-admin"],
+    [
+        "[platform-admin]",
+        "[viewers platform-admin]",
+        ["platform-admin"],
+        '["platform-admin"]',
+        "platform-admin",
+    ],
 )
 def test_groups_in_every_shape_api_gateway_or_cognito_sends(groups: object) -> None:
     assert Principal.from_claims({"sub": "u", "cognito:groups": groups}).is_platform_admin

@@ -13,7 +13,9 @@ from tests.support.tracking import stream_record
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
 
-def event(number: int, *, account: str = "acc_1", counted: bool = True, sponsorship: str | None = None) -> TrackedEvent:
+def event(
+    number: int, *, account: str = "acc_1", counted: bool = True, sponsorship: str | None = None
+) -> TrackedEvent:
     return TrackedEvent(
         id=f"evt_{number}",
         account_id=account,

@@ -183,7 +183,13 @@ def test_stats_add_up_from_counters(world: TrackingWorld, fixed_clock: clock.Fix
     assert stats.views_by_source["rotation"] == 1
     assert stats.views_by_source["city"] == 0  # three days ago: outside a 2-day window
     assert stats.clicks_by_source == {
-        "seo": 0, "sponsorship": 1, "search": 0, "category": 0, "city": 0, "direct": 0, "other": 0
+        "seo": 0,
+        "sponsorship": 1,
+        "search": 0,
+        "category": 0,
+        "city": 0,
+        "direct": 0,
+        "other": 0,
     }
     assert [(day.date, day.clicks, day.views) for day in stats.daily] == [
         ("2026-11-19", 0, 0),

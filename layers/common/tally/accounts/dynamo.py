@@ -41,7 +41,9 @@ class DynamoAccountRepository:
         )
         try:
             with transient_as_unavailable():
-                self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(PK)")
+                self._client.put_item(
+                    TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(PK)"
+                )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 raise Conflict(f"Account '{account.id}' already exists", field="id") from exc
@@ -49,7 +51,9 @@ class DynamoAccountRepository:
 
     def get(self, account_id: str) -> Account | None:
         with transient_as_unavailable():
-            answer = self._client.get_item(TableName=self._table, Key=keys.account(account_id), ConsistentRead=True)
+            answer = self._client.get_item(
+                TableName=self._table, Key=keys.account(account_id), ConsistentRead=True
+            )
         raw = answer.get("Item")
         if not raw:
             return None

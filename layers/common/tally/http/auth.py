@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-
 from tally.errors import Forbidden, NotAuthenticated
 
 PLATFORM_ADMIN_GROUP = "platform-admin"
@@ -73,7 +71,8 @@ class Principal:
         raise Forbidden("You do not have access to this account", field="account_id")
 
 
-def principal_from_event(event: APIGatewayProxyEventV2) -> Principal:
-    authorizer = event.get("requestContext", {}).get("authorizer") or {}
+def principal_from_event(event: Mapping[str, Any]) -> Principal:
+    """The caller of an HTTP API v2 event, from the claims API Gateway verified."""
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     claims = (authorizer.get("jwt") or {}).get("claims") or {}
     return Principal.from_claims(claims)

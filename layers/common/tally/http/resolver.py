@@ -34,7 +34,9 @@ def error_body(message: str, code: str, errors: list[dict[str, Any]] | None = No
     return body
 
 
-def json_response(status: int, body: Mapping[str, Any], headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    status: int, body: Mapping[str, Any], headers: dict[str, str] | None = None
+) -> Response[str]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -43,13 +45,13 @@ def json_response(status: int, body: Mapping[str, Any], headers: dict[str, str] 
     )
 
 
-def validation_response(errors: Iterable[Mapping[str, Any]]) -> Response:
+def validation_response(errors: Iterable[Mapping[str, Any]]) -> Response[str]:
     described = describe_errors(errors)
     summary = "; ".join(f"{item['field']}: {item['message']}" for item in described)
     return json_response(422, error_body(f"Invalid request: {summary}", "invalid_input", described))
 
 
-def domain_error_response(exc: DomainError) -> Response:
+def domain_error_response(exc: DomainError) -> Response[str]:
     errors = None
     if exc.field:
         errors = [{"field": exc.field, "in": "body", "message": exc.message}]
@@ -63,25 +65,25 @@ def create_resolver() -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
 
     @app.exception_handler(RequestValidationError)
-    def _invalid(exc: RequestValidationError) -> Response:
+    def _invalid(exc: RequestValidationError) -> Response[str]:
         return validation_response(exc.errors())
 
     @app.exception_handler(DomainError)
-    def _domain(exc: DomainError) -> Response:
+    def _domain(exc: DomainError) -> Response[str]:
         return domain_error_response(exc)
 
     @app.exception_handler(ClientError)
-    def _aws(exc: ClientError) -> Response:
+    def _aws(exc: ClientError) -> Response[str]:
         return _aws_failure(exc)
 
     @app.exception_handler(BotoCoreError)
-    def _aws_transport(exc: BotoCoreError) -> Response:
+    def _aws_transport(exc: BotoCoreError) -> Response[str]:
         return _aws_failure(exc)
 
     return app
 
 
-def _aws_failure(exc: Exception) -> Response:
+def _aws_failure(exc: Exception) -> Response[str]:
     if is_transient(exc):
         logger.warning("AWS dependency throttled or unavailable", exc_info=exc)
         return domain_error_response(ServiceUnavailable())
@@ -103,7 +105,9 @@ def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaC
     """Entry point for every HTTP function: refuse oversized bodies before parsing anything."""
     if _body_size(event) > MAX_BODY_BYTES:
         message = f"The body is larger than {MAX_BODY_BYTES // 1024} KiB"
-        body = error_body(message, PayloadTooLarge.code, [{"field": "body", "in": "body", "message": message}])
+        body = error_body(
+            message, PayloadTooLarge.code, [{"field": "body", "in": "body", "message": message}]
+        )
         return {
             "statusCode": PayloadTooLarge.status_code,
             "headers": {"Content-Type": content_types.APPLICATION_JSON},

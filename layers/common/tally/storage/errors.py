@@ -35,7 +35,9 @@ def error_code(exc: BaseException) -> str:
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError):
+    if isinstance(
+        exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError
+    ):
         return True
     if isinstance(exc, ClientError):
         if error_code(exc) in TRANSIENT_CODES:
@@ -47,5 +49,5 @@ def is_transient(exc: BaseException) -> bool:
 
 def cancellation_codes(exc: ClientError) -> list[str]:
     """Per-item reasons of a cancelled transaction, in the order the items were sent."""
-    reasons = exc.response.get("CancellationReasons") or []  # type: ignore[typeddict-item]
+    reasons = exc.response.get("CancellationReasons") or []
     return [str(reason.get("Code") or "None") for reason in reasons]

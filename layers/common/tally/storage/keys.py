@@ -42,7 +42,9 @@ STATS_SPONSORSHIP_PREFIX = "SPONSORSHIP#"
 
 
 def event(account_id: str, occurred_at: datetime, event_id: str) -> Key:
-    return _key(f"EVENTS#{account_id}#{occurred_at.date().isoformat()}", f"{occurred_at.isoformat()}#{event_id}")
+    return _key(
+        f"EVENTS#{account_id}#{occurred_at.date().isoformat()}", f"{occurred_at.isoformat()}#{event_id}"
+    )
 
 
 def dedup(fingerprint: str) -> Key:

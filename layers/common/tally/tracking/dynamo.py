@@ -79,7 +79,10 @@ class DynamoEventLedger:
                 "Put": {
                     "TableName": self._table,
                     "Item": keys.dedup(claim.fingerprint)
-                    | {"window_ends": number(claim.window_ends_epoch), "expires_at": number(claim.window_ends_epoch)},
+                    | {
+                        "window_ends": number(claim.window_ends_epoch),
+                        "expires_at": number(claim.window_ends_epoch),
+                    },
                     "ConditionExpression": "attribute_not_exists(PK) OR window_ends <= :now",
                     "ExpressionAttributeValues": {":now": number(claim.now_epoch)},
                 }
@@ -195,13 +198,15 @@ class DynamoCounterStore:
                 return CounterSnapshot(total=total, days=days, sponsorships=sponsorships)
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def apply(self, events: Sequence[CountedEvent], increments: dict[CounterTarget, dict[str, int]]) -> list[int]:
+    def apply(
+        self, events: Sequence[CountedEvent], increments: dict[CounterTarget, dict[str, int]]
+    ) -> list[int]:
         applied_at = clock.now().isoformat()
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Update": {
                     "TableName": self._table,
-                    "Key": {name: dict(value) for name, value in event.key.items()},  # type: ignore[misc]
+                    "Key": {name: dict(value) for name, value in event.key.items()},
                     "UpdateExpression": "SET applied_at = :at",
                     "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(applied_at)",
                     "ExpressionAttributeValues": {":at": string(applied_at)},
@@ -216,10 +221,10 @@ class DynamoCounterStore:
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": _counter_key(target),  # type: ignore[typeddict-item]
+                        "Key": _counter_key(target),
                         "UpdateExpression": "ADD " + ", ".join(f"#a{i} :v{i}" for i in range(len(values))),
                         "ExpressionAttributeNames": names,
-                        "ExpressionAttributeValues": amounts,  # type: ignore[typeddict-item]
+                        "ExpressionAttributeValues": amounts,
                     }
                 }
             )

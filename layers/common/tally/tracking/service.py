@@ -93,7 +93,9 @@ class TrackingService:
                 errors = [FieldError(field=e["field"], message=e["message"]) for e in item]
                 results.append(BatchResultOut(index=index, status=422, errors=errors))
             elif item.account_id not in known:
-                error = FieldError(field=f"events.{index}.account_id", message=f"Unknown account '{item.account_id}'")
+                error = FieldError(
+                    field=f"events.{index}.account_id", message=f"Unknown account '{item.account_id}'"
+                )
                 results.append(BatchResultOut(index=index, status=404, errors=[error]))
             elif unavailable:
                 results.append(_unavailable(index))
@@ -106,7 +108,9 @@ class TrackingService:
                     results.append(_unavailable(index))
                     continue
                 results.append(
-                    BatchResultOut(index=index, status=202, id=outcome.id, counted=outcome.counted, reason=outcome.reason)
+                    BatchResultOut(
+                        index=index, status=202, id=outcome.id, counted=outcome.counted, reason=outcome.reason
+                    )
                 )
         accepted = sum(1 for result in results if result.status == 202)
         return BatchOut(accepted=accepted, rejected=len(results) - accepted, results=results)
@@ -136,7 +140,9 @@ class TrackingService:
         stored = self._ledger.record(event, claim)
         return Outcome(id=stored.id, counted=stored.counted, reason=stored.reason)
 
-    def _claim_for(self, kind: EventKind, body: ClickIn | ViewIn, visit: Visit, now: datetime) -> DedupClaim | None:
+    def _claim_for(
+        self, kind: EventKind, body: ClickIn | ViewIn, visit: Visit, now: datetime
+    ) -> DedupClaim | None:
         window = self._policy.dedup_window_seconds
         if window <= 0:
             return None
@@ -169,7 +175,13 @@ class TrackingService:
             counters = snapshot.days.get(day, {})
             for name, value in counters.items():
                 window[name] = window.get(name, 0) + int(value)
-            daily.append(DayOut(date=day.isoformat(), clicks=int(counters.get("clicks", 0)), views=int(counters.get("views", 0))))
+            daily.append(
+                DayOut(
+                    date=day.isoformat(),
+                    clicks=int(counters.get("clicks", 0)),
+                    views=int(counters.get("views", 0)),
+                )
+            )
         clicks, views = window.get("clicks", 0), window.get("views", 0)
         return StatsOut(
             account_id=account_id,
@@ -205,4 +217,3 @@ def click_through_rate(clicks: int, views: int) -> Decimal:
 def _unavailable(index: int) -> BatchResultOut:
     error = FieldError(field=f"events.{index}", message="Not recorded: the service is busy, retry this event")
     return BatchResultOut(index=index, status=503, errors=[error])
-
