@@ -9,13 +9,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tally.http.resolver import create_resolver, resolve
-from tracking.routes import router
+from tracking.routes import metrics, router
 
 logger = Logger()
 app = create_resolver()
 app.include_router(router)
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

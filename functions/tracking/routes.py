@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from tally.http.auth import principal_from_event
@@ -17,6 +19,7 @@ from tally.tracking.models import BatchIn, BatchOut, ClickIn, StatsOut, TrackOut
 from tally.tracking.service import MAX_STATS_DAYS, TrackingPolicy, TrackingService
 
 router = Router()
+metrics = Metrics()
 
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
@@ -44,6 +47,17 @@ def _visit() -> Visit:
     return Visit(source_ip=http.get("sourceIp"), user_agent=user_agent)
 
 
+def _count(outcomes: list[tuple[bool, str | None]]) -> None:
+    """Business counters (EMF): how many events counted, and why the others were not."""
+    for name, hits in (
+        ("EventsCounted", sum(1 for counted, _ in outcomes if counted)),
+        ("EventsDuplicate", sum(1 for _, reason in outcomes if reason == "duplicate")),
+        ("EventsBot", sum(1 for _, reason in outcomes if reason == "bot")),
+    ):
+        if hits:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=hits)
+
+
 @router.post(
     "/v1/track/click",
     summary="Record a click",
@@ -52,6 +66,7 @@ def _visit() -> Visit:
 )
 def track_click(body: ClickIn) -> tuple[TrackOut, int]:
     outcome = service().track("click", body, _visit())
+    _count([(outcome.counted, outcome.reason)])
     return TrackOut(id=outcome.id, counted=outcome.counted, reason=outcome.reason), 202
 
 
@@ -63,6 +78,7 @@ def track_click(body: ClickIn) -> tuple[TrackOut, int]:
 )
 def track_view(body: ViewIn) -> tuple[TrackOut, int]:
     outcome = service().track("view", body, _visit())
+    _count([(outcome.counted, outcome.reason)])
     return TrackOut(id=outcome.id, counted=outcome.counted, reason=outcome.reason), 202
 
 
@@ -73,7 +89,9 @@ def track_view(body: ViewIn) -> tuple[TrackOut, int]:
     tags=["tracking"],
 )
 def track_batch(body: BatchIn) -> tuple[BatchOut, int]:
-    return service().track_batch(body.events, _visit()), 202
+    answer = service().track_batch(body.events, _visit())
+    _count([(bool(r.counted), r.reason) for r in answer.results if r.status == 202])
+    return answer, 202
 
 
 @router.get(
