@@ -152,6 +152,15 @@ def test_unknown_account_is_404(api: Stack) -> None:
     assert raw_events(api) == []
 
 
+def test_a_batch_entry_that_is_not_an_object_rejects_only_itself(api: Stack) -> None:
+    good = {"type": "view", "account_id": ACCOUNT, "source": "seo"}
+    status, answer, _ = call(http_event("POST", "/v1/track/events", body={"events": ["oops", good, 42]}))
+
+    assert status == 202
+    assert [r["status"] for r in answer["results"]] == [422, 202, 422]
+    assert answer["results"][0]["errors"][0] == {"field": "events.0", "message": "Expected a JSON object"}
+
+
 def test_batches_over_100_and_bodies_over_64_kib_are_refused_whole(api: Stack) -> None:
     event = {"type": "view", "account_id": ACCOUNT, "source": "seo"}
     status, answer, _ = call(http_event("POST", "/v1/track/events", body={"events": [event] * 101}))

@@ -51,7 +51,7 @@ class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Each event is validated on its own so that one bad event does not reject the others.
-    events: list[dict[str, Any]] = Field(
+    events: list[Any] = Field(
         min_length=1,
         max_length=MAX_BATCH,
         description=f"1 to {MAX_BATCH} events, each a click or view body with a `type` field",
