@@ -39,6 +39,8 @@ class StreamSource:
     maximum_retry_attempts: int = DEFAULT_STREAM_RETRIES
     report_batch_item_failures: bool = False
     filter_patterns: tuple[dict[str, Any], ...] = ()
+    bisect_batch_on_error: bool = False
+    on_failure_arn: str | None = None  # DestinationConfig.OnFailure (an SQS queue's ARN)
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,7 @@ def _stream_source(
     if not isinstance(stream_arn, str) or "/stream/" not in stream_arn:
         raise TemplateError(f"{function}.{event_name}: Stream must resolve to a table's StreamArn")
     retries = _as_int(resolved.get("MaximumRetryAttempts"), DEFAULT_STREAM_RETRIES)
+    on_failure = ((resolved.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
     patterns = []
     for item in (resolved.get("FilterCriteria") or {}).get("Filters") or []:
         pattern = item.get("Pattern")
@@ -227,4 +230,6 @@ def _stream_source(
         maximum_retry_attempts=DEFAULT_STREAM_RETRIES if retries < 0 else retries,
         report_batch_item_failures="ReportBatchItemFailures" in (resolved.get("FunctionResponseTypes") or []),
         filter_patterns=tuple(patterns),
+        bisect_batch_on_error=str(resolved.get("BisectBatchOnFunctionError", False)).lower() == "true",
+        on_failure_arn=str(on_failure) if on_failure else None,
     )

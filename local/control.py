@@ -1,0 +1,128 @@
+"""`/_local/*`: the local stack's own endpoints (never part of the deployed API).
+
+- GET  /_local/health            200 {"ok": true}
+- GET  /_local/clock             {"now": iso8601} as handlers see it
+- POST /_local/clock             {"now": "2026-11-01T12:00:00Z"} runs time on from that instant;
+                                 {"now": null} returns to the system clock
+- GET  /_local/streams/drain     blocks until every stream poller delivered what its stream held
+- GET  /_local/routes            the route table read from template.yaml
+- POST /_local/invoke/<Function> invokes a function with the JSON body as its event
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+from local.events import HttpRequest, HttpResult
+from local.invoker import InvocationError, Invoker
+from local.routes import RouteTable
+from local.streams import StreamPollers
+
+log = logging.getLogger("local.control")
+
+
+def _clock_module() -> ModuleType:
+    """The common layer's clock: the very module the handlers import (layers are on sys.path)."""
+    return importlib.import_module("tally.clock")
+
+
+def current_time() -> datetime:
+    try:
+        now = _clock_module().now()
+    except ImportError:
+        return datetime.now(UTC)
+    return now if isinstance(now, datetime) else datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_instant(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.strip())
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class Control:
+    def __init__(
+        self, invoker: Invoker, routes: RouteTable, streams: StreamPollers, drain_timeout: float = 10.0
+    ) -> None:
+        self.invoker = invoker
+        self.routes = routes
+        self.streams = streams
+        self.drain_timeout = drain_timeout
+
+    def __call__(self, request: HttpRequest) -> HttpResult:
+        method, path = request.method.upper(), request.raw_path.rstrip("/")
+        if path == "/_local/health" and method == "GET":
+            return HttpResult.json(200, {"ok": True})
+        if path == "/_local/clock" and method == "GET":
+            return HttpResult.json(200, {"now": _iso(current_time())})
+        if path == "/_local/clock" and method == "POST":
+            return self._set_clock(request)
+        if path == "/_local/streams/drain" and method in {"GET", "POST"}:
+            drained = self.streams.drain(self.drain_timeout)
+            return HttpResult.json(200 if drained else 504, {"drained": drained})
+        if path == "/_local/routes" and method == "GET":
+            return HttpResult.json(200, {"routes": self._routes()})
+        if path.startswith("/_local/invoke/") and method == "POST":
+            return self._invoke(path.removeprefix("/_local/invoke/"), request)
+        return HttpResult.json(404, {"message": "Not Found"})
+
+    def _set_clock(self, request: HttpRequest) -> HttpResult:
+        try:
+            payload = json.loads(request.body or b"{}")
+        except ValueError:
+            return HttpResult.json(400, {"message": 'The body must be JSON: {"now": iso8601 | null}'})
+        if not isinstance(payload, dict) or "now" not in payload:
+            return HttpResult.json(400, {"message": 'Expected {"now": iso8601 | null}'})
+        try:
+            clock = _clock_module()
+        except ImportError as exc:
+            return HttpResult.json(503, {"message": f"the common layer's clock is not importable: {exc}"})
+        if payload["now"] is None:
+            clock.set_clock(None)
+            log.info("clock: back to the system clock")
+        else:
+            try:
+                target = parse_instant(str(payload["now"]))
+            except ValueError:
+                return HttpResult.json(400, {"message": f"Not an ISO-8601 instant: {payload['now']!r}"})
+            offset: timedelta = target - datetime.now(UTC)
+            clock.set_clock(clock.OffsetClock(offset))
+            log.info("clock: now %s (offset %s)", _iso(target), offset)
+        return HttpResult.json(200, {"now": _iso(current_time())})
+
+    def _routes(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "routeKey": route.route_key,
+                "function": route.function,
+                "authorizer": route.authorizer.name if route.authorizer else None,
+            }
+            for route in self.routes.routes
+        ]
+
+    def _invoke(self, function: str, request: HttpRequest) -> HttpResult:
+        if function not in self.invoker.functions:
+            return HttpResult.json(404, {"message": f"No function {function} in the template"})
+        try:
+            event = json.loads(request.body or b"{}")
+        except ValueError:
+            return HttpResult.json(400, {"message": "The body must be the JSON event"})
+        try:
+            result = self.invoker.invoke(function, event)
+        except InvocationError as exc:
+            return HttpResult.json(
+                200,
+                {"errorMessage": exc.message, "errorType": "Unhandled"},
+                [("x-amz-function-error", "Unhandled")],
+            )
+        return HttpResult(
+            200, [("content-type", "application/json")], json.dumps(result, default=str).encode()
+        )

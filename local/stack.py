@@ -1,0 +1,217 @@
+"""`LocalStack`: moto, the template's resources, the gateway, the stream pollers, one object.
+
+    with LocalStack(port=0, template=Path("template.yaml")) as stack:
+        requests.get(f"{stack.base_url}/_local/health")
+
+Starting it points this process at moto (AWS_ENDPOINT_URL, fake credentials, region) before
+any handler is imported; stopping it shuts everything down and restores the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from moto.server import ThreadedMotoServer
+
+from local.authorizer import JwksCache, JwtAuthorizer
+from local.control import Control, current_time
+from local.functions import FunctionSpec, build_functions
+from local.gateway import Gateway, GatewayServer
+from local.intrinsics import Pseudo, Resolver, parameter_values
+from local.invoker import Invoker, reset_process_caches
+from local.resources import ResourceRegistry
+from local.routes import RouteTable, build_routes
+from local.seed import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, SeededAdmin, seed_admin
+from local.streams import StreamPoller, StreamPollers
+from local.template import Template, load_template
+
+log = logging.getLogger("local")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TEMPLATE = ROOT / "template.yaml"
+DEFAULT_REGION = "eu-west-1"
+
+# Fake credentials for moto; the real ones must never be picked up by a local run.
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+}
+_DROPPED_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+
+
+def quiet_library_logs() -> None:
+    """moto's werkzeug access log and botocore's chatter would drown the gateway's lines."""
+    for name in ("werkzeug", "moto", "botocore", "boto3", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+class LocalStack:
+    def __init__(
+        self,
+        *,
+        port: int = 3000,
+        host: str = "127.0.0.1",
+        template: Path = DEFAULT_TEMPLATE,
+        region: str | None = None,
+        parameters: Mapping[str, str] | None = None,
+        admin_email: str = DEFAULT_ADMIN_EMAIL,
+        admin_password: str = DEFAULT_ADMIN_PASSWORD,
+        seed: bool = True,
+        stream_interval: float = 0.1,
+    ) -> None:
+        self.port = port
+        self.host = host
+        self.template_path = Path(template)
+        self.region = region or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        self.parameters = dict(parameters or {})
+        self.admin_email = admin_email
+        self.admin_password = admin_password
+        self.seed = seed
+        self.stream_interval = stream_interval
+
+        self.template: Template | None = None
+        self.registry: ResourceRegistry | None = None
+        self.resolver: Resolver | None = None
+        self.functions: dict[str, FunctionSpec] = {}
+        self.routes: RouteTable | None = None
+        self.invoker: Invoker | None = None
+        self.streams: StreamPollers | None = None
+        self.admin: SeededAdmin | None = None
+        self._moto: ThreadedMotoServer | None = None
+        self._moto_endpoint = ""
+        self._server: GatewayServer | None = None
+        self._server_thread: threading.Thread | None = None
+        self._saved_environment: dict[str, str] | None = None
+
+    # -- addresses ----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the local stack is not started")
+        return self._server.base_url
+
+    @property
+    def moto_endpoint(self) -> str:
+        if not self._moto_endpoint:
+            raise RuntimeError("the local stack is not started")
+        return self._moto_endpoint
+
+    def ready_line(self) -> str:
+        who = f"admin {self.admin.email}" if self.admin else "no admin seeded"
+        return f"Tally local stack ready at {self.base_url} ({who})"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        quiet_library_logs()
+        self._saved_environment = dict(os.environ)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_moto(self) -> None:
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self._moto_endpoint = f"http://{host}:{port}"
+        for name in _DROPPED_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ.update(FAKE_CREDENTIALS)
+        os.environ.update(
+            AWS_ENDPOINT_URL=self._moto_endpoint,
+            AWS_DEFAULT_REGION=self.region,
+            AWS_REGION=self.region,
+            AWS_EC2_METADATA_DISABLED="true",
+        )
+
+    def _start(self) -> None:
+        self._start_moto()
+        template = self.template = load_template(self.template_path)
+        self._server = GatewayServer(self.host, self.port)
+        pseudo = Pseudo(region=self.region)
+        registry = self.registry = ResourceRegistry(template, pseudo, api_endpoint=self.base_url)
+        resolver = self.resolver = Resolver(
+            template, pseudo, parameter_values(template, self.parameters), registry.lookup
+        )
+        registry.create_all(resolver)
+        specs = build_functions(template, resolver, registry)
+        self.functions = {spec.logical_id: spec for spec in specs}
+        for spec in specs:  # the layers on sys.path, so the stack shares the handlers' clock module
+            for path in (*map(str, spec.layer_dirs), str(spec.code_dir)):
+                if path not in sys.path:
+                    sys.path.insert(0, path)
+        invoker = self.invoker = Invoker(self.functions, dict(os.environ))
+        routes = self.routes = build_routes(specs, template, resolver, registry)
+        streams = self.streams = StreamPollers(
+            [
+                StreamPoller(source, invoker, self.region, interval=self.stream_interval)
+                for spec in specs
+                for source in spec.stream_sources
+            ]
+        )
+        authorizer = JwtAuthorizer(JwksCache(self._moto_endpoint))
+        control = Control(invoker, routes, streams)
+        self._server.gateway = Gateway(
+            routes, invoker, authorizer, control=control, clock=current_time, after_invoke=streams.wake
+        )
+        if self.seed:
+            self.admin = seed_admin(template, resolver, registry, self.admin_email, self.admin_password)
+        streams.start()
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="gateway", daemon=True
+        )
+        self._server_thread.start()
+        log.info(
+            "%d function(s), %d route(s), %d stream poller(s); moto at %s",
+            len(self.functions),
+            len(routes.routes),
+            len(streams.pollers),
+            self._moto_endpoint,
+        )
+
+    def stop(self) -> None:
+        if self._server is not None:
+            if self._server_thread is not None:
+                self._server.shutdown()
+                self._server_thread.join(5)
+            self._server.server_close()
+            self._server = None
+            self._server_thread = None
+        if self.streams is not None:
+            self.streams.stop()
+            self.streams = None
+        if self._moto is not None:
+            try:
+                self._moto.stop()
+            except Exception as exc:  # a half-started moto must not hide the original error
+                log.debug("stopping moto: %s", exc)
+            self._moto = None
+        clock = sys.modules.get("tally.clock")
+        if clock is not None and hasattr(clock, "set_clock"):
+            clock.set_clock(None)
+        reset_process_caches(clients=True)
+        if self._saved_environment is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_environment)
+            self._saved_environment = None
