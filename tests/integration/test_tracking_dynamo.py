@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -95,3 +96,23 @@ def test_counter_store_applies_once_and_reads_one_partition(stack: Stack) -> Non
     assert snapshot.days == {AT.date(): {"clicks": 3, "click_seo": 3}}
     assert snapshot.sponsorships == {"sp_1": {"clicks": 1}}
     assert CounterTarget("acc_1", "total") in increments_for(counted)
+
+
+def test_a_record_of_an_event_the_table_holds_as_uncounted_is_not_applied(stack: Stack) -> None:
+    table = stack.ref("EventsTable")
+    DynamoEventLedger(clients.dynamodb(), table).record(
+        replace(event(7), counted=False, reason="duplicate"), None
+    )
+    store = DynamoCounterStore(clients.dynamodb(), table)
+    phantom = CountedEvent(
+        sequence_number="7",
+        key=keys.event("acc_1", AT, "evt_7"),
+        account_id="acc_1",
+        day=AT.date(),
+        type="click",
+        source="seo",
+        sponsorship_id=None,
+    )
+
+    assert store.apply([phantom], increments_for([phantom])) == [0]
+    assert store.read("acc_1", AT.date(), AT.date()).total == {}

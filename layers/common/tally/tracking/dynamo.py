@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 EVENT_KIND = "event"
+APPLY_CONDITION = "attribute_exists(PK) AND attribute_not_exists(applied_at) AND counted = :yes"
 
 
 def event_item(event: TrackedEvent) -> dict[str, Any]:
@@ -208,8 +209,10 @@ class DynamoCounterStore:
                     "TableName": self._table,
                     "Key": {name: dict(value) for name, value in event.key.items()},
                     "UpdateExpression": "SET applied_at = :at",
-                    "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(applied_at)",
-                    "ExpressionAttributeValues": {":at": string(applied_at)},
+                    # Only a stored, counted, not yet applied event raises counters: a redelivered
+                    # record fails here, and so would any record the table never kept.
+                    "ConditionExpression": APPLY_CONDITION,
+                    "ExpressionAttributeValues": {":at": string(applied_at), ":yes": {"BOOL": True}},
                 }
             }
             for event in events
