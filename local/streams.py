@@ -1,7 +1,8 @@
 """DynamoDB stream event sources: one poller thread per DynamoDB event of a function.
 
 Each poller reads the table's stream from moto (TRIM_HORIZON or LATEST at start, then
-get_records about every 100 ms), shapes records as Lambda delivers them, drops those the
+get_records about every 100 ms, less often while quiet, at once when woken after a handler
+ran), shapes records as Lambda delivers them, drops those the
 FilterCriteria reject, and invokes the function with up to BatchSize records. With
 ReportBatchItemFailures, a response listing failures makes the poller re-deliver from the
 lowest failed sequence number; a raised exception fails the whole batch (halved first when
@@ -29,7 +30,7 @@ from local.invoker import InvocationError, Invoker
 
 log = logging.getLogger("local.streams")
 
-IDLE_INTERVAL = 0.5  # seconds between polls of a stream that has been quiet for a while
+IDLE_INTERVAL = 1.0  # seconds between polls of a stream that has been quiet for a while
 
 
 def _wire(value: Any) -> Any:
@@ -82,8 +83,7 @@ class StreamPoller:
         self.retry_delay = retry_delay
         self.name = f"{source.function}.{source.event_name}"
         self._client: Any = None
-        self._iterators: dict[str, str | None] = {}
-        self._last_sequence: dict[str, str] = {}
+        self._positions: dict[str, str | None] = {}  # shard id -> last sequence number read
         self._buffer: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -134,33 +134,40 @@ class StreamPoller:
         description = self._client.describe_stream(StreamArn=self.source.stream_arn)["StreamDescription"]
         for shard in description.get("Shards", []):
             shard_id = shard["ShardId"]
-            if shard_id in self._iterators:
+            if shard_id in self._positions:
                 continue
-            kind = "LATEST" if position == "LATEST" else "TRIM_HORIZON"
-            self._iterators[shard_id] = self._client.get_shard_iterator(
-                StreamArn=self.source.stream_arn, ShardId=shard_id, ShardIteratorType=kind
-            )["ShardIterator"]
+            self._positions[shard_id] = None
+            if position == "LATEST":  # start after whatever the shard already holds
+                while self._read_shard(shard_id):
+                    pass
 
-    def _reset_iterator(self, shard_id: str) -> None:
-        last = self._last_sequence.get(shard_id)
+    def _read_shard(self, shard_id: str) -> list[dict[str, Any]]:
+        """The records after the last one read, from a fresh iterator.
+
+        A fresh iterator every time, not NextShardIterator: moto rolls a failed transaction
+        back by swapping in a copy of the table, and iterators taken earlier keep reading the
+        discarded copy's stream and never see another record.
+        """
+        last = self._positions.get(shard_id)
         kwargs: dict[str, Any] = {"StreamArn": self.source.stream_arn, "ShardId": shard_id}
-        if last:
-            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=last)
+        if last is None:
+            kwargs["ShardIteratorType"] = "TRIM_HORIZON"
         else:
-            kwargs.update(ShardIteratorType="TRIM_HORIZON")
-        self._iterators[shard_id] = self._client.get_shard_iterator(**kwargs)["ShardIterator"]
+            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=last)
+        iterator = self._client.get_shard_iterator(**kwargs)["ShardIterator"]
+        records = [
+            to_lambda_record(raw, self.source.stream_arn, self.region)
+            for raw in self._client.get_records(ShardIterator=iterator, Limit=1000).get("Records", [])
+        ]
+        if records:
+            self._positions[shard_id] = str(records[-1]["dynamodb"]["SequenceNumber"])
+        return records
 
     def _fetch(self) -> int:
         fetched = 0
-        for shard_id, iterator in list(self._iterators.items()):
-            if iterator is None:
-                continue  # a closed shard, read to its end
-            page = self._client.get_records(ShardIterator=iterator, Limit=1000)
-            self._iterators[shard_id] = page.get("NextShardIterator")
-            for raw in page.get("Records", []):
+        for shard_id in list(self._positions):
+            for record in self._read_shard(shard_id):
                 fetched += 1
-                record = to_lambda_record(raw, self.source.stream_arn, self.region)
-                self._last_sequence[shard_id] = str(record["dynamodb"].get("SequenceNumber", ""))
                 if matches_any(self.source.filter_patterns, record):
                     self._buffer.append(record)
         return fetched
@@ -177,17 +184,15 @@ class StreamPoller:
             try:
                 if cycles % 50 == 49:
                     self._discover_shards("TRIM_HORIZON")
-                fetched = self._fetch()
+                # Read while no handler runs: moto rolls a failed transaction back after its
+                # records reached the stream, and a read in between would see phantom records.
+                with self.invoker.lock:
+                    fetched = self._fetch()
             except Exception as exc:
                 healthy = False
                 if self._stop.is_set():
                     break
                 log.warning("%s: reading %s failed (%s); retrying", self.name, self.source.stream_arn, exc)
-                for shard_id in list(self._iterators):
-                    try:
-                        self._reset_iterator(shard_id)
-                    except Exception:  # noqa: S112 - the next cycle tries again
-                        continue
             self._deliver_buffer()
             cycles += 1
             with self._cond:
@@ -289,7 +294,7 @@ class StreamPoller:
             "version": "1.0",
             "timestamp": now,
             "DDBStreamBatchInfo": {
-                "shardId": next(iter(self._iterators), ""),
+                "shardId": next(iter(self._positions), ""),
                 "startSequenceNumber": first,
                 "endSequenceNumber": last,
                 "approximateArrivalOfFirstRecord": now,
