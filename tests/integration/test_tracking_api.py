@@ -33,7 +33,7 @@ def api(stack: Stack) -> Iterator[Stack]:
 def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
     from tracking.app import lambda_handler
 
-    answer = lambda_handler(event, FakeContext())  # type: ignore[arg-type]
+    answer = lambda_handler(event, FakeContext())
     return answer["statusCode"], json.loads(answer["body"] or "null"), answer.get("headers") or {}
 
 
