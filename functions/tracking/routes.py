@@ -8,12 +8,13 @@ from typing import Annotated
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tally.http.auth import principal_from_event
 from tally.settings import get_settings
 from tally.storage import clients
-from tally.tracking.domain import Visit
+from tally.tracking.domain import EventKind, Visit
 from tally.tracking.dynamo import DynamoAccountDirectory, DynamoCounterStore, DynamoEventLedger
 from tally.tracking.models import BatchIn, BatchOut, ClickIn, StatsOut, TrackOut, ViewIn
 from tally.tracking.service import MAX_STATS_DAYS, TrackingPolicy, TrackingService
@@ -58,28 +59,35 @@ def _count(outcomes: list[tuple[bool, str | None]]) -> None:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=hits)
 
 
+def _track_one(kind: EventKind, body: ClickIn | ViewIn) -> tuple[TrackOut, int]:
+    outcome = service().track(kind, body, _visit())
+    _count([(outcome.counted, outcome.reason)])
+    return TrackOut(id=outcome.id, counted=outcome.counted, reason=outcome.reason), 202
+
+
+ACKNOWLEDGED: dict[int, OpenAPIResponse] = {
+    202: {"description": "Acknowledged; `counted` says whether it was counted"}
+}
+
+
 @router.post(
     "/v1/track/click",
     summary="Record a click",
     tags=["tracking"],
-    responses={202: {"description": "Acknowledged; `counted` says whether it was counted"}},
+    responses=ACKNOWLEDGED,
 )
 def track_click(body: ClickIn) -> tuple[TrackOut, int]:
-    outcome = service().track("click", body, _visit())
-    _count([(outcome.counted, outcome.reason)])
-    return TrackOut(id=outcome.id, counted=outcome.counted, reason=outcome.reason), 202
+    return _track_one("click", body)
 
 
 @router.post(
     "/v1/track/view",
     summary="Record a view (impression)",
     tags=["tracking"],
-    responses={202: {"description": "Acknowledged; `counted` says whether it was counted"}},
+    responses=ACKNOWLEDGED,
 )
 def track_view(body: ViewIn) -> tuple[TrackOut, int]:
-    outcome = service().track("view", body, _visit())
-    _count([(outcome.counted, outcome.reason)])
-    return TrackOut(id=outcome.id, counted=outcome.counted, reason=outcome.reason), 202
+    return _track_one("view", body)
 
 
 @router.post(

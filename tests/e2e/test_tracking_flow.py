@@ -10,6 +10,13 @@ import requests
 pytestmark = pytest.mark.e2e
 
 FIREFOX = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"}
+MARTIN = {
+    "name": "Plomberie Martin",
+    "email": "martin@example.fr",
+    "country": "FR",
+    "currency": "EUR",
+    "siren": "552100554",
+}
 BINGBOT = {"User-Agent": "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"}
 
 
@@ -21,13 +28,7 @@ def bearer(token: str) -> dict[str, str]:
 def account(stack_url: str, admin_token: str) -> dict[str, Any]:
     answer = requests.post(
         f"{stack_url}/v1/accounts",
-        json={
-            "name": "Plomberie Martin",
-            "email": "martin@example.fr",
-            "country": "FR",
-            "currency": "EUR",
-            "siren": "552100554",
-        },
+        json=MARTIN,
         headers={**bearer(admin_token), "Idempotency-Key": "e2e-martin"},
         timeout=10,
     )
@@ -54,13 +55,7 @@ def test_create_account_is_idempotent_and_admin_only(
 ) -> None:
     again = requests.post(
         f"{stack_url}/v1/accounts",
-        json={
-            "name": "Plomberie Martin",
-            "email": "martin@example.fr",
-            "country": "FR",
-            "currency": "EUR",
-            "siren": "552100554",
-        },
+        json=MARTIN,
         headers={**bearer(admin_token), "Idempotency-Key": "e2e-martin"},
         timeout=10,
     )
