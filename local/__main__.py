@@ -8,6 +8,7 @@ parameter. Prints one line, "Tally local stack ready at <url> (admin <email>)", 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: every thread's stack
     # Imported once the signal handlers are in place: moto and boto3 take seconds to import.
     from local.seed import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD
     from local.stack import LocalStack

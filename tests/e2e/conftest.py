@@ -48,6 +48,7 @@ class StackProcess:
             [sys.executable, "-m", "local"],
             cwd=ROOT,
             env=environment,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
