@@ -6,6 +6,7 @@ breaks (a request answering an unexpected status, the moto server not starting).
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import sys
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from benchmarks import cold_start, dynamo_cost, throughput
+from benchmarks.harness import restart_moto
 
 SECTIONS: dict[str, Callable[[], str]] = {
     "cold": cold_start.run,
@@ -33,6 +35,8 @@ def main(argv: list[str]) -> int:
         f"{os.cpu_count()} CPUs; moto server in its own process stands in for DynamoDB."
     )
     for name in wanted:
+        restart_moto()  # each benchmark on a fresh moto process and a collected heap
+        gc.collect()
         section_started = time.perf_counter()
         print(SECTIONS[name](), flush=True)
         print(f"\n[{name}: {time.perf_counter() - section_started:.0f} s]", flush=True)
