@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any, get_args
 
 from pydantic import TypeAdapter, ValidationError
@@ -39,7 +40,11 @@ CLICK_SOURCES: tuple[str, ...] = get_args(ClickSource)
 VIEW_SOURCES: tuple[str, ...] = get_args(ViewSource)
 MAX_STATS_DAYS = 366
 
-_batch_event: TypeAdapter[BatchClickIn | BatchViewIn] = TypeAdapter(BatchEventIn)
+
+@lru_cache(maxsize=1)
+def _batch_event() -> TypeAdapter[BatchClickIn | BatchViewIn]:
+    # Built on first batch, not at import: single clicks (most cold starts) never need it.
+    return TypeAdapter(BatchEventIn)
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class TrackingService:
         parsed: list[BatchClickIn | BatchViewIn | list[dict[str, Any]]] = []
         for index, raw in enumerate(raw_events):
             try:
-                parsed.append(_batch_event.validate_python(raw))
+                parsed.append(_batch_event().validate_python(raw))
             except ValidationError as exc:
                 parsed.append(describe_errors(exc.errors(), prefix=f"events.{index}"))
         wanted = {item.account_id for item in parsed if not isinstance(item, list)}
