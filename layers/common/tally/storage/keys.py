@@ -10,7 +10,6 @@ Events table (high volume, TTL on `expires_at`, stream feeds the counters):
     STATS#{account}         TOTAL                       all-time counters
     STATS#{account}         DAY#{yyyy-mm-dd}            daily counters
     STATS#{account}         SPONSORSHIP#{id}            per-sponsorship click/impression counters
-    STREAMMARK#{seq}        MARK                        counter chunk applied (exactly-once)
 """
 
 from __future__ import annotations
@@ -69,7 +68,3 @@ def stats_day(account_id: str, day: date) -> Key:
 
 def stats_sponsorship(account_id: str, sponsorship_id: str) -> Key:
     return _key(stats_pk(account_id), f"{STATS_SPONSORSHIP_PREFIX}{sponsorship_id}")
-
-
-def stream_mark(sequence_number: str) -> Key:
-    return _key(f"STREAMMARK#{sequence_number}", "MARK")

@@ -63,4 +63,4 @@ def chunk_for_transactions(events: list[CountedEvent]) -> list[list[CountedEvent
 
 
 def by_source(counters: Mapping[str, int], kind: str, sources: Iterable[str]) -> dict[str, int]:
-    return {source: int(counters.get(f"{kind}_{source}", 0)) for source in sources}
+    return {source: int(counters.get(attribute_names(kind, source)[1], 0)) for source in sources}

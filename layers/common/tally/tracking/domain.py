@@ -10,6 +10,9 @@ from typing import Literal
 EventKind = Literal["click", "view"]
 Reason = Literal["duplicate", "bot"]
 
+# The `kind` of a raw event item: the stream filter and the projection select on it.
+EVENT_KIND = "event"
+
 
 @dataclass(frozen=True)
 class Visit:

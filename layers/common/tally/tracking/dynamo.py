@@ -17,13 +17,12 @@ from tally.storage.errors import cancellation_codes, error_code
 from tally.storage.guard import transient_as_unavailable
 from tally.storage.items import from_item, number, string, to_item
 from tally.tracking.counters import CounterTarget
-from tally.tracking.domain import CountedEvent, CounterSnapshot, DedupClaim, TrackedEvent
+from tally.tracking.domain import EVENT_KIND, CountedEvent, CounterSnapshot, DedupClaim, TrackedEvent
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-EVENT_KIND = "event"
 APPLY_CONDITION = "attribute_exists(PK) AND attribute_not_exists(applied_at) AND counted = :yes"
 
 

@@ -15,10 +15,8 @@ from typing import Any
 
 from tally.errors import ServiceUnavailable
 from tally.tracking.counters import chunk_for_transactions, increments_for
-from tally.tracking.domain import CountedEvent
+from tally.tracking.domain import EVENT_KIND, CountedEvent
 from tally.tracking.ports import CounterStore
-
-EVENT_KIND = "event"
 
 
 @dataclass(frozen=True)
