@@ -13,7 +13,7 @@ PY           := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev test lint typecheck sam-lint scan unit integration e2e build requirements bench bootstrap clean
+.PHONY: help dev test lint typecheck sam-lint scan unit integration e2e build reproducible requirements bench bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,12 +77,19 @@ e2e: $(VENV)/.synced
 test: bootstrap lint typecheck sam-lint scan ## every check: ruff, mypy, sam lint, scanners, unit, integration, e2e
 	$(PY) -m pytest tests -q
 
-build: $(SAM) $(VENV)/.synced $(TOOLS)/python313 ## sam build (arm64 layer with bytecode, no boto3)
-	TALLY_PYTHON="$$(cat $(TOOLS)/python313)" UV="$(UV)" $(SAM) build --template template.yaml
+# Every file of .aws-sam/build is a function of the commit: bytecode without build paths or
+# timestamps, no install records, file times set to the commit's (SOURCE_DATE_EPOCH), so two
+# builds of one commit are byte-identical (`make reproducible`) and so are the zips SAM makes.
+build: $(SAM) $(TOOLS)/python313 ## sam build (arm64 layer with bytecode, no boto3)
+	SAM="$(SAM)" UV="$(UV)" TALLY_PYTHON="$$(cat $(TOOLS)/python313)" scripts/sam-build.sh
 
-# The layer's pinned wheels: uv.lock's runtime dependencies minus boto3 and what only it needs
-# (the Lambda runtime provides them). tests/unit/test_layer_requirements.py catches drift.
-LAYER_EXPORT := export --frozen --no-dev --no-emit-project --no-hashes --prune boto3 --format requirements-txt
+reproducible: $(SAM) $(TOOLS)/python313 ## build HEAD in two fresh clones and compare them byte for byte
+	UV="$(UV)" SAM="$(SAM)" TALLY_PYTHON="$$(cat $(TOOLS)/python313)" scripts/reproducible-build.sh
+
+# The layer's pinned wheels with their hashes: uv.lock's runtime dependencies minus boto3 and
+# what only it needs (the Lambda runtime provides them). The layer installs them with
+# --require-hashes; tests/unit/test_layer_requirements.py catches drift.
+LAYER_EXPORT := export --frozen --no-dev --no-emit-project --prune boto3 --format requirements-txt
 
 requirements: | $(UV) ## regenerate layers/common/requirements.txt from uv.lock
 	$(UV) $(LAYER_EXPORT) > layers/common/requirements.txt.tmp
