@@ -11,7 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from accounts.routes import router
 from tally.http import idempotency
 from tally.http.resolver import create_resolver, resolve
+from tally.observability import quiet_sdk_loggers
 
+# Before anything logs: the AWS SDK's debug lines carry passwords and tokens (decision 10).
+quiet_sdk_loggers()
 logger = Logger()
 app = create_resolver()
 app.include_router(router)

@@ -15,7 +15,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from accounts.routes import router as accounts_router
 from tally.http.resolver import create_resolver, resolve
+from tally.observability import quiet_sdk_loggers
 from tracking.routes import router as tracking_router
+
+# Before anything logs: the AWS SDK's debug lines carry passwords and tokens (decision 10).
+quiet_sdk_loggers()
 
 TITLE = "Tally API"
 VERSION = "1.0.0"

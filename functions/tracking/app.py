@@ -9,8 +9,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tally.http.resolver import create_resolver, resolve
+from tally.observability import quiet_sdk_loggers
 from tracking.routes import metrics, router
 
+# Before anything logs: the AWS SDK's debug lines carry passwords and tokens (decision 10).
+quiet_sdk_loggers()
 logger = Logger()
 app = create_resolver()
 app.include_router(router)

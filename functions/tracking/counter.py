@@ -8,12 +8,15 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tally.observability import quiet_sdk_loggers
 from tally.settings import get_settings
 from tally.storage import clients
 from tally.storage.items import from_item
 from tally.tracking.dynamo import DynamoCounterStore
 from tally.tracking.projection import CounterProjection, StreamRecord
 
+# Before anything logs: the AWS SDK's debug lines carry passwords and tokens (decision 10).
+quiet_sdk_loggers()
 logger = Logger()
 
 

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tally.http.auth import principal_from_event
+from tally.parameters import SecretString
 from tally.settings import get_settings
 from tally.storage import clients
 from tally.tracking.domain import EventKind, Visit
@@ -36,7 +37,8 @@ def service() -> TrackingService:
         policy=TrackingPolicy(
             dedup_window_seconds=settings.dedup_window_seconds,
             retention_days=settings.event_retention_days,
-            visitor_salt=settings.visitor_salt,
+            # Fetched from Secrets Manager by the first counted event, then cached.
+            visitor_salt=SecretString(settings.visitor_salt_secret_arn, "VISITOR_SALT_SECRET_ARN"),
         ),
     )
 

@@ -1,4 +1,4 @@
-"""The common layer's requirements.txt is exactly what uv.lock says (run `make requirements`)."""
+"""The layer's requirements.txt is exactly what uv.lock says, hashes included (`make requirements`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ EXPORT = [
     "--frozen",
     "--no-dev",
     "--no-emit-project",
-    "--no-hashes",
     "--prune",
     "boto3",
     "--format",
@@ -38,14 +37,22 @@ def _uv() -> str:
     return found
 
 
-def _pinned(text: str) -> dict[str, str]:
-    pins: dict[str, str] = {}
-    for line in text.splitlines():
+def _requirements(text: str) -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes), joining the backslash-continued lines of each requirement."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for line in text.replace("\\\n", " ").splitlines():
         line = line.strip()
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            pins[name.strip().lower()] = version.strip()
-    return pins
+        if not line or line.startswith("#"):
+            continue
+        requirement, *options = line.split()
+        name, _, version = requirement.partition("==")
+        hashes = [option.removeprefix("--hash=") for option in options if option.startswith("--hash=")]
+        found[name.strip().lower()] = (version.strip(), hashes)
+    return found
+
+
+def _pinned(text: str) -> dict[str, str]:
+    return {name: version for name, (version, _) in _requirements(text).items()}
 
 
 def test_layer_requirements_match_the_lock() -> None:
@@ -61,3 +68,18 @@ def test_layer_ships_no_runtime_provided_packages() -> None:
     pins = _pinned(REQUIREMENTS.read_text())
     assert not RUNTIME_PROVIDED & set(pins)
     assert set(pins) >= NEEDED
+
+
+def test_every_layer_requirement_is_pinned_with_hashes() -> None:
+    """The layer installs with --require-hashes: a pin without a hash would fail the build."""
+    requirements = _requirements(REQUIREMENTS.read_text())
+    assert requirements
+    for name, (version, hashes) in requirements.items():
+        assert version, f"{name} is not pinned"
+        assert hashes, f"{name} has no hash"
+        assert all(h.startswith("sha256:") and len(h) == len("sha256:") + 64 for h in hashes), name
+
+
+def test_layer_build_requires_hashes() -> None:
+    makefile = (ROOT / "layers" / "common" / "Makefile").read_text()
+    assert "--require-hashes -r requirements.txt" in makefile

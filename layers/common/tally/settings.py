@@ -21,8 +21,9 @@ class Settings(BaseModel):
     user_pool_client_id: str = Field(default="", alias="USER_POOL_CLIENT_ID")
     event_retention_days: int = Field(default=90, ge=1, le=3650, alias="EVENT_RETENTION_DAYS")
     dedup_window_seconds: int = Field(default=60, ge=0, le=86_400, alias="DEDUP_WINDOW_SECONDS")
-    # Salt for the visitor fingerprint so stored dedup keys cannot be reversed to an IP.
-    visitor_salt: str = Field(default="tally", alias="VISITOR_SALT")
+    # The Secrets Manager secret (ARN) holding the visitor fingerprint's salt: without it, stored
+    # dedup keys cannot be reversed to an IP. Only the tracking function is given it.
+    visitor_salt_secret_arn: str = Field(default="", alias="VISITOR_SALT_SECRET_ARN")
 
 
 class SettingsError(RuntimeError):

@@ -51,7 +51,12 @@ def _batch_event() -> TypeAdapter[BatchClickIn | BatchViewIn]:
 class TrackingPolicy:
     dedup_window_seconds: int = 60
     retention_days: int = 90
-    visitor_salt: str = "tally"
+    # A callable is read only when a counted event needs a fingerprint (the deployed salt is a
+    # secret fetched on first use, so bots, stats and cold starts never wait for it).
+    visitor_salt: str | Callable[[], str] = "tally"
+
+    def salt(self) -> str:
+        return self.visitor_salt() if callable(self.visitor_salt) else self.visitor_salt
 
 
 def new_event_id() -> str:
@@ -153,7 +158,7 @@ class TrackingService:
             return None
         page = body.page_url or body.page_type or ""
         key = fingerprint(
-            self._policy.visitor_salt,
+            self._policy.salt(),
             visit.source_ip or "",
             visit.user_agent or "",
             body.account_id,

@@ -1,0 +1,273 @@
+"""The AWS calls the functions really make, against the IAM grants template.yaml gives them.
+
+Every function's flows run in-process against the moto stack while a botocore hook records each
+call as IAM sees it (a transaction as its per-item actions, with each item's partition key).
+Each call must be allowed by its function's grants, as IAM would evaluate them
+(dynamodb:LeadingKeys included), and each grant must be used by some call: no missing
+permission, and none to spare.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+
+from local.template import load_template
+from tally.accounts.dynamo import DynamoAccountRepository
+from tally.errors import Conflict
+from tally.storage import clients, keys
+from tests.support.events import FakeContext, admin_claims, http_event
+from tests.support.policies import Grant, allows, grants
+from tests.support.stack import ROOT, Stack, stream_batch
+
+EMAIL = "owner@example.com"
+PASSWORD = "Correct-Horse-9!"
+ACCOUNT = "acc_demo"
+
+# Granted for code paths these flows cannot reach yet: the SIREN/SIRET uniqueness claims another
+# branch adds to account creation, and Powertools Idempotency's GetItem fallback (used only when
+# a conditional Put does not return the existing record).
+NOT_EXERCISED = {
+    ("AccountsFunction", "dynamodb:PutItem", "SIREN#*"),
+    ("AccountsFunction", "dynamodb:PutItem", "SIRET#*"),
+    ("AccountsFunction", "dynamodb:GetItem", "idempotency#*"),
+}
+# What Lambda itself does with the function's role (stream polling), not the function's code.
+LAMBDA_ACTIONS = {
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+}
+
+_TRANSACT_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str
+    action: str
+    resource: str
+    partition_key: str | None
+
+
+@dataclass
+class Recorder:
+    """Records the calls made while `function` is set, named as IAM authorises them."""
+
+    names: dict[str, str]  # physical name or ARN -> logical id
+    function: str | None = None
+    calls: set[Call] = field(default_factory=set)
+
+    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if self.function is None or model.auth_type == "none":  # unsigned calls (InitiateAuth) need no IAM
+            return
+        service = model.service_model.signing_name
+        for action, resource, key in _as_iam(service, model.name, params):
+            self.calls.add(Call(self.function, action, self.names.get(resource, resource), key))
+
+    @contextmanager
+    def running(self, function: str) -> Iterator[None]:
+        self.function = function
+        try:
+            yield
+        finally:
+            self.function = None
+
+
+def _partition_key(key: dict[str, Any] | None) -> str | None:
+    return str(key["PK"]["S"]) if key and "PK" in key else None
+
+
+def _as_iam(service: str, operation: str, params: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    if service == "secretsmanager":
+        yield f"secretsmanager:{operation}", str(params["SecretId"]), None
+    elif operation == "TransactWriteItems":
+        for item in params["TransactItems"]:
+            [(kind, body)] = item.items()
+            yield (
+                _TRANSACT_ACTIONS[kind],
+                body["TableName"],
+                _partition_key(body.get("Item") or body.get("Key")),
+            )
+    elif operation == "BatchGetItem":
+        for table, request in params["RequestItems"].items():
+            for key in request["Keys"]:
+                yield "dynamodb:BatchGetItem", table, _partition_key(key)
+    elif operation == "Query":
+        placeholder = re.search(r"\bPK\s*=\s*(:\w+)", params["KeyConditionExpression"])
+        assert placeholder, params["KeyConditionExpression"]
+        yield "dynamodb:Query", params["TableName"], params["ExpressionAttributeValues"][placeholder[1]]["S"]
+    else:
+        yield (
+            f"{service}:{operation}",
+            str(params.get("TableName", "")),
+            _partition_key(params.get("Item") or params.get("Key")),
+        )
+
+
+@pytest.fixture
+def recorder(stack: Stack) -> Iterator[Recorder]:
+    names = {stack.ref(logical): logical for logical in ("BillingTable", "EventsTable", "VisitorSaltSecret")}
+    recording = Recorder(names)
+    session = boto3._get_default_session()  # the session boto3.client() uses
+    # Clients copy the session's hooks when they are created: forget the cached ones first.
+    _reset_caches()
+    session.events.register("before-parameter-build", recording)
+    try:
+        yield recording
+    finally:
+        session.events.unregister("before-parameter-build", recording)
+        _reset_caches()
+
+
+def _reset_caches() -> None:
+    from accounts import routes as accounts_routes
+    from tally import parameters
+    from tally.http import idempotency
+    from tracking import counter
+    from tracking import routes as tracking_routes
+
+    clients.reset_clients()
+    parameters.secrets_provider.cache_clear()
+    tracking_routes.service.cache_clear()
+    counter.projection.cache_clear()
+    accounts_routes.service.cache_clear()
+    accounts_routes._create_once.cache_clear()
+    idempotency.persistence.cache_clear()
+
+
+def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, Any]) -> tuple[int, Any]:
+    module = {
+        "TrackingFunction": "tracking.app",
+        "TrackingCounterFunction": "tracking.counter",
+        "AccountsFunction": "accounts.app",
+        "DocsFunction": "docs.app",
+    }[function]
+    handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
+    with stack.environment(function), recorder.running(function):
+        answer = handler(event, FakeContext())
+    if "statusCode" not in answer:
+        return 200, answer
+    return answer["statusCode"], json.loads(answer["body"] or "null")
+
+
+def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    clients.dynamodb().put_item(
+        TableName=stack.ref("BillingTable"), Item=keys.account(ACCOUNT) | {"kind": {"S": "account"}}
+    )
+    pool = stack.ref("UserPool")
+    cognito = stack.client("cognito-idp")
+    cognito.admin_create_user(UserPoolId=pool, Username=EMAIL, MessageAction="SUPPRESS")
+    cognito.admin_set_user_password(UserPoolId=pool, Username=EMAIL, Password=PASSWORD, Permanent=True)
+
+    def track(event: dict[str, Any]) -> tuple[int, Any]:
+        return _invoke(stack, recorder, "TrackingFunction", event)
+
+    click = {"account_id": ACCOUNT, "source": "seo", "page_url": "/p"}
+    assert track(http_event("POST", "/v1/track/click", body=click))[1]["counted"] is True
+    assert track(http_event("POST", "/v1/track/click", body=click))[1]["reason"] == "duplicate"
+    bot = http_event(
+        "POST", "/v1/track/view", body={"account_id": ACCOUNT, "source": "seo"}, user_agent="Googlebot"
+    )
+    assert track(bot)[1]["reason"] == "bot"
+    batch = {"events": [{"type": "view", "account_id": ACCOUNT, "source": "city"}]}
+    assert track(http_event("POST", "/v1/track/events", body=batch))[0] == 202
+    status, _ = _invoke(
+        stack, recorder, "TrackingCounterFunction", {"Records": stream_batch(stack, "EventsTable")}
+    )
+    assert status == 200
+    stats = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=admin_claims())
+    assert track(stats)[1]["clicks_total"] == 1
+
+    def accounts(event: dict[str, Any]) -> tuple[int, Any]:
+        return _invoke(stack, recorder, "AccountsFunction", event)
+
+    assert (
+        accounts(http_event("POST", "/v1/auth/login", body={"email": EMAIL, "password": PASSWORD}))[0] == 200
+    )
+    body = {"name": "Dupont", "email": "contact@dupont.fr", "country": "FR", "currency": "EUR"}
+    plain = http_event("POST", "/v1/accounts", body=body, claims=admin_claims())
+    status, created = accounts(plain)
+    assert status == 201
+    path = f"/v1/accounts/{created['id']}"
+    read = http_event(
+        "GET",
+        path,
+        claims=admin_claims(),
+        route="GET /v1/accounts/{account_id}",
+        path_parameters={"account_id": created["id"]},
+    )
+    assert accounts(read)[0] == 200
+    once = http_event(
+        "POST", "/v1/accounts", body=body, claims=admin_claims(), headers={"idempotency-key": "k1"}
+    )
+    assert accounts(once)[0] == 201
+    assert accounts(once)[0] == 201  # the retry is answered from the idempotency record
+
+    def refuse(self: DynamoAccountRepository, account: object) -> None:
+        raise Conflict("taken")
+
+    # A failed create removes its idempotency record, so a retry can run again.
+    monkeypatch.setattr(DynamoAccountRepository, "add", refuse)
+    failing = http_event(
+        "POST", "/v1/accounts", body=body, claims=admin_claims(), headers={"idempotency-key": "k2"}
+    )
+    assert accounts(failing)[0] == 409
+    monkeypatch.undo()
+
+    assert _invoke(stack, recorder, "DocsFunction", http_event("GET", "/v1/openapi.json"))[0] == 200
+
+
+def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    _drive_every_flow(stack, recorder, monkeypatch)
+    template = load_template(ROOT / "template.yaml")
+    granted: dict[str, set[Grant]] = {
+        function.logical_id: grants(template, function)
+        for function in template.of_type("AWS::Serverless::Function")
+    }
+
+    denied = [
+        call
+        for call in recorder.calls
+        if not allows(granted[call.function], call.action, call.resource, call.partition_key)
+    ]
+    assert denied == []
+
+    unused = []
+    for function, held in granted.items():
+        for action, resource, prefixes in held:
+            if not action.startswith(("dynamodb:", "secretsmanager:")) or action in LAMBDA_ACTIONS:
+                continue  # logs, the DLQ and stream reads are Lambda's doing, not the code's
+            for pattern in sorted(prefixes) if prefixes else [None]:
+                if (function, action, pattern) in NOT_EXERCISED:
+                    continue
+                single: set[Grant] = {(action, resource, frozenset({pattern}) if pattern else None)}
+                if not any(
+                    call.function == function
+                    and allows(single, call.action, call.resource, call.partition_key)
+                    for call in recorder.calls
+                ):
+                    unused.append((function, action, resource, pattern))
+    assert unused == []
+    assert not any(call.function == "DocsFunction" for call in recorder.calls)
+    # The recording is real: the transaction's items and the salt read were seen.
+    assert Call("TrackingFunction", "dynamodb:PutItem", "EventsTable", None) not in recorder.calls
+    assert {call.action for call in recorder.calls if call.function == "TrackingFunction"} == {
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+        "secretsmanager:GetSecretValue",
+    }

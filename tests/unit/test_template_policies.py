@@ -1,0 +1,161 @@
+"""Each function's IAM grants exactly what its code calls, on its own resources and key prefixes.
+
+`CODE_CALLS` is the list of AWS actions each function's code makes, read from the code (the
+adapters in layers/common/tally and Powertools Idempotency); this test holds template.yaml to it,
+and tests/integration/test_template_policies_observed.py holds the code to the template by
+recording the calls the functions really make.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from local.template import Resource, Template, load_template
+from tests.support.policies import Grant, as_list, grants, statements
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CODE_CALLS: dict[str, set[Grant]] = {
+    "TrackingFunction": {
+        # tally.tracking.dynamo.DynamoEventLedger: the event and its dedup claim (transaction of
+        # two Puts, or a lone Put).
+        ("dynamodb:PutItem", "EventsTable", frozenset({"EVENTS#*", "DEDUP#*"})),
+        # DynamoCounterStore.read: one Query over the account's counters.
+        ("dynamodb:Query", "EventsTable", frozenset({"STATS#*"})),
+        # DynamoAccountDirectory: BatchGetItem of ACCOUNT# profiles.
+        ("dynamodb:BatchGetItem", "BillingTable", frozenset({"ACCOUNT#*"})),
+        # tally.parameters.SecretString: the visitor salt.
+        ("secretsmanager:GetSecretValue", "VisitorSaltSecret", None),
+    },
+    "TrackingCounterFunction": {
+        # DynamoCounterStore.apply: Updates (mark the events, add to the counters) in one
+        # transaction.
+        ("dynamodb:UpdateItem", "EventsTable", frozenset({"EVENTS#*", "STATS#*"})),
+    },
+    "AccountsFunction": {
+        # DynamoAccountRepository.add (with the SIREN#/SIRET# claims of the same transaction)
+        # and Powertools Idempotency's in-progress record ("idempotency#<function name>").
+        ("dynamodb:PutItem", "BillingTable", frozenset({"ACCOUNT#*", "SIREN#*", "SIRET#*", "idempotency#*"})),
+        # DynamoAccountRepository.get; Idempotency's fallback read of an existing record.
+        ("dynamodb:GetItem", "BillingTable", frozenset({"ACCOUNT#*", "idempotency#*"})),
+        # Idempotency completes (UpdateItem) or removes (DeleteItem) its record.
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"idempotency#*"})),
+        ("dynamodb:DeleteItem", "BillingTable", frozenset({"idempotency#*"})),
+        # Login is InitiateAuth, which needs no IAM permission.
+    },
+    "DocsFunction": set(),
+}
+
+# The counter's own role also carries what Lambda itself does for it.
+COUNTER_INFRASTRUCTURE = {
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+    "sqs:SendMessage",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template(ROOT / "template.yaml")
+
+
+def _functions(template: Template) -> list[Resource]:
+    return template.of_type("AWS::Serverless::Function")
+
+
+def test_every_function_is_listed(template: Template) -> None:
+    assert {function.logical_id for function in _functions(template)} == set(CODE_CALLS)
+
+
+@pytest.mark.parametrize("function_id", sorted(CODE_CALLS))
+def test_function_grants_only_what_its_code_calls(template: Template, function_id: str) -> None:
+    held = grants(template, template.resources[function_id])
+    if function_id == "TrackingCounterFunction":
+        held = {grant for grant in held if grant[0] not in COUNTER_INFRASTRUCTURE}
+    assert held == CODE_CALLS[function_id]
+
+
+def test_no_function_grants_a_wildcard(template: Template) -> None:
+    for function in _functions(template):
+        for statement in statements(template, function):
+            for action in as_list(statement["Action"]):
+                assert "*" not in action, f"{function.logical_id}: {action}"
+            for resource in as_list(statement["Resource"]):
+                assert resource != "*", f"{function.logical_id}: Resource '*' for {statement['Action']}"
+
+
+def test_every_item_write_is_limited_to_key_prefixes(template: Template) -> None:
+    """Writes carry dynamodb:LeadingKeys: the public tracking function cannot touch STATS# counters."""
+    writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    for function in _functions(template):
+        for action, _, prefixes in grants(template, function):
+            if action in writes:
+                assert prefixes, f"{function.logical_id}: {action} without dynamodb:LeadingKeys"
+    tracking = grants(template, template.resources["TrackingFunction"])
+    for action, _, prefixes in tracking:
+        if action in writes:
+            assert prefixes is not None
+            assert not any(prefix.startswith("STATS#") for prefix in prefixes)
+
+
+def test_leading_keys_use_the_key_schema_prefixes() -> None:
+    """The prefixes granted are the ones tally.storage.keys writes (a renamed prefix fails here)."""
+    from datetime import UTC, date, datetime
+
+    from tally.storage import keys
+
+    written = {
+        keys.account("a")["PK"]["S"],
+        keys.event("a", datetime(2026, 1, 1, tzinfo=UTC), "e")["PK"]["S"],
+        keys.dedup("f")["PK"]["S"],
+        keys.stats_day("a", date(2026, 1, 1))["PK"]["S"],
+    }
+    granted = {
+        prefix
+        for grants in CODE_CALLS.values()
+        for _, _, prefixes in grants
+        for prefix in prefixes or ()
+        if prefix not in {"SIREN#*", "SIRET#*", "idempotency#*"}
+    }
+    for prefix in granted:
+        assert any(value.startswith(prefix.removesuffix("*")) for value in written), prefix
+
+
+def test_stream_consumer_has_its_own_role_scoped_to_the_events_stream(template: Template) -> None:
+    counter = template.resources["TrackingCounterFunction"]
+    assert counter.properties["Role"] == {"Fn::GetAtt": ["TrackingCounterRole", "Arn"]}
+    role = template.resources["TrackingCounterRole"].properties
+    managed = [str(arn) for arn in role.get("ManagedPolicyArns") or []]
+    assert not any("AWSLambdaDynamoDBExecutionRole" in arn or "BasicExecutionRole" in arn for arn in managed)
+    held = list(statements(template, counter))
+    stream = [s for s in held if "dynamodb:GetRecords" in as_list(s["Action"])]
+    assert [s["Resource"] for s in stream] == [{"Fn::Sub": "${EventsTable.Arn}/stream/*"}]
+    sends = [s for s in held if "sqs:SendMessage" in as_list(s["Action"])]
+    assert [s["Resource"] for s in sends] == [{"Fn::GetAtt": ["TrackingCounterDLQ", "Arn"]}]
+    logs = [s for s in held if any(a.startswith("logs:") for a in as_list(s["Action"]))]
+    assert [s["Resource"] for s in logs] == [{"Fn::GetAtt": ["TrackingCounterFunctionLogGroup", "Arn"]}]
+    assert counter.properties["LoggingConfig"]["LogGroup"] == {"Ref": "TrackingCounterFunctionLogGroup"}
+
+
+def test_visitor_salt_is_a_generated_secret_only_tracking_reads(template: Template) -> None:
+    secret = template.resources["VisitorSaltSecret"]
+    assert secret.type == "AWS::SecretsManager::Secret"
+    assert "GenerateSecretString" in secret.properties
+    assert "SecretString" not in secret.properties
+    readers = [
+        function.logical_id
+        for function in _functions(template)
+        if any(grant[1] == "VisitorSaltSecret" for grant in grants(template, function))
+    ]
+    assert readers == ["TrackingFunction"]
+    environment = template.resources["TrackingFunction"].properties["Environment"]["Variables"]
+    assert environment["VISITOR_SALT_SECRET_ARN"] == {"Ref": "VisitorSaltSecret"}
+    text = (ROOT / "template.yaml").read_text() + (ROOT / "samconfig.toml").read_text()
+    assert "VISITOR_SALT:" not in text
+    assert "AWS::StackId" not in text

@@ -1,0 +1,114 @@
+"""template.yaml's protections: throttles, reserved concurrency, alarms, suppressions with reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.intrinsics import Pseudo, Resolver, parameter_values
+from local.template import Template, load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ("TrackingFunction", "TrackingCounterFunction", "AccountsFunction", "DocsFunction")
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template(ROOT / "template.yaml")
+
+
+def _resolver(template: Template, **overrides: str) -> Resolver:
+    def lookup(logical_id: str, attribute: str | None) -> str:
+        return f"{logical_id}.{attribute}" if attribute else logical_id
+
+    return Resolver(template, Pseudo(region="eu-west-1"), parameter_values(template, overrides), lookup)
+
+
+def _route_settings(template: Template) -> dict[str, Any]:
+    return dict(template.resources["HttpApi"].properties["RouteSettings"])
+
+
+def test_public_routes_have_their_own_throttles(template: Template) -> None:
+    settings = _route_settings(template)
+    assert settings["POST /v1/track/events"]["ThrottlingRateLimit"] == {"Ref": "TrackingBatchRateLimit"}
+    assert settings["POST /v1/track/events"]["ThrottlingBurstLimit"] == {"Ref": "TrackingBatchBurstLimit"}
+    login = settings["POST /v1/auth/login"]
+    assert login["ThrottlingRateLimit"] == {"Ref": "LoginRateLimit"}
+    assert login["ThrottlingBurstLimit"] == {"Ref": "LoginBurstLimit"}
+    assert login["DetailedMetricsEnabled"] is True
+    default: dict[str, Any] = {name: spec.get("Default") for name, spec in template.parameters.items()}
+    # A batch carries up to 100 events: its request rate is well below the single routes'.
+    assert int(default["TrackingBatchRateLimit"]) * 5 <= int(default["TrackingRateLimit"])
+    assert int(default["LoginRateLimit"]) <= 20
+
+
+@pytest.mark.parametrize(("value", "reserved"), [("", None), ("0", None), ("150", "150")])
+def test_reserved_concurrency_is_optional(template: Template, value: str, reserved: str | None) -> None:
+    function = template.resources["TrackingFunction"]
+    resolved = _resolver(template, TrackingReservedConcurrency=value).resolve(function.properties)
+    assert resolved.get("ReservedConcurrentExecutions") == reserved
+
+
+@pytest.mark.parametrize(("email", "subscribed"), [("", False), ("ops@example.com", True)])
+def test_alarm_email_subscription_is_optional(template: Template, email: str, subscribed: bool) -> None:
+    subscription = template.resources["AlarmEmailSubscription"]
+    assert subscription.properties["TopicArn"] == {"Ref": "AlarmTopic"}
+    assert _resolver(template, AlarmEmail=email).is_enabled(subscription.condition) is subscribed
+
+
+def _alarms(template: Template) -> list[dict[str, Any]]:
+    return [r.properties for r in template.of_type("AWS::CloudWatch::Alarm")]
+
+
+def _dimensions(alarm: dict[str, Any]) -> dict[str, Any]:
+    return {d["Name"]: d["Value"] for d in alarm.get("Dimensions") or []}
+
+
+def test_every_function_has_error_and_throttle_alarms(template: Template) -> None:
+    watched = {
+        (alarm["MetricName"], _dimensions(alarm)["FunctionName"]["Ref"])
+        for alarm in _alarms(template)
+        if alarm.get("Namespace") == "AWS/Lambda" and alarm["MetricName"] in {"Errors", "Throttles"}
+    }
+    assert watched == {(metric, function) for metric in ("Errors", "Throttles") for function in FUNCTIONS}
+
+
+def test_stream_table_and_login_alarms(template: Template) -> None:
+    alarms = _alarms(template)
+    iterator = [a for a in alarms if a.get("MetricName") == "IteratorAge"]
+    assert [_dimensions(a)["FunctionName"] for a in iterator] == [{"Ref": "TrackingCounterFunction"}]
+    tables = set()
+    for alarm in alarms:
+        for metric in alarm.get("Metrics") or []:
+            stat = metric.get("MetricStat")
+            if stat and stat["Metric"]["MetricName"] in {"ReadThrottleEvents", "WriteThrottleEvents"}:
+                tables.add(stat["Metric"]["Dimensions"][0]["Value"]["Ref"])
+    assert tables == {"BillingTable", "EventsTable"}
+    login = [a for a in alarms if a.get("MetricName") == "4xx"]
+    assert len(login) == 1
+    assert _dimensions(login[0]) == {
+        "ApiId": {"Ref": "HttpApi"},
+        "Stage": "$default",
+        "Method": "POST",
+        "Resource": "/v1/auth/login",
+    }
+    assert login[0]["Threshold"] == {"Ref": "LoginFailureAlarmThreshold"}
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_every_suppression_gives_its_reason(template: Template) -> None:
+    """checkov skips carry a comment; cfn-lint ignores sit under a comment in the YAML."""
+    lines = (ROOT / "template.yaml").read_text().splitlines()
+    for logical_id, body in template.document["Resources"].items():
+        metadata = body.get("Metadata") or {}
+        for skip in (metadata.get("checkov") or {}).get("skip") or []:
+            assert skip.get("id"), f"{logical_id}: {skip}"
+            assert len(str(skip.get("comment") or "")) > 40, f"{logical_id}: {skip}"
+    for index, line in enumerate(lines):
+        if line.strip() == "ignore_checks:":
+            reason = lines[index + 1].strip()
+            assert reason.startswith("#"), f"line {index + 2}: no reason"
+            assert len(reason) > 20, f"line {index + 2}: no reason"
