@@ -12,7 +12,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, GetJsonSchemaHandler, WithJsonSchema
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 # C0 and C1 control characters and DEL; NUL is also refused for every string by the body gate.
 _CONTROL = r"\x00-\x1f\x7f-\x9f"
@@ -63,3 +65,39 @@ Email = Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL)]
 # Integers: `Annotated[StrictInt, Field(ge=…, le=…), WHOLE]`. The range goes before WHOLE, or
 # pydantic writes it into the schema as unknown keywords instead of minimum/maximum.
 WHOLE = BeforeValidator(_whole)
+
+
+# --- any JSON value the body gate admits (tally.http.safe_json), for free-form parts of a body ---
+
+# Every number is refused from 10**38 up in magnitude, however it is written.
+_LIMIT = 10**38
+_Integer = Annotated[int, Field(gt=-_LIMIT, lt=_LIMIT)]
+_Number = Annotated[
+    Decimal,
+    Field(gt=-_LIMIT, lt=_LIMIT),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": -_LIMIT, "exclusiveMaximum": _LIMIT}),
+]
+_Text = Annotated[str, Field(pattern=NO_NUL)]
+
+
+class _NulFreeKeys:
+    """A JSON object's property names may not hold NUL either (pydantic would say nothing)."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        generated = handler(schema)
+        # pydantic writes key patterns as patternProperties, which lets other keys through.
+        [values] = generated.pop("patternProperties").values()
+        return {**generated, "propertyNames": {"pattern": NO_NUL}, "additionalProperties": values}
+
+
+type JsonValue = (
+    bool
+    | _Integer
+    | _Number
+    | _Text
+    | list[JsonValue]
+    | Annotated[dict[_Text, JsonValue], _NulFreeKeys()]
+    | None
+)

@@ -1,10 +1,11 @@
 """JSON request bodies parsed so that nothing in them can fail later as a 500.
 
 The standard parser accepts what Tally can neither use nor store: NaN and Infinity, integer
-literals long enough to make `int()` raise (Python refuses over 4,300 digits), nesting deep
-enough to exhaust the stack, lone surrogates (`"\\ud800"` parses, but boto3 cannot encode it)
-and NUL characters. Each is refused as InvalidInput, in words, naming the field where it can.
-Numbers with a fraction or exponent become Decimal, so money and rates never pass through float.
+literals long enough to make `int()` raise (Python refuses over 4,300 digits) and numbers too
+large for DynamoDB, nesting deep enough to exhaust the stack, lone surrogates (`"\\ud800"`
+parses, but boto3 cannot encode it) and NUL characters. Each is refused as InvalidInput, in
+words, naming the field where it can. Numbers with a fraction or exponent become Decimal, so
+money and rates never pass through float.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from tally.errors import InvalidInput
 
 # Tally's bodies nest three levels deep (a batch, its events, their fields).
 MAX_DEPTH = 32
-# DynamoDB numbers keep 38 significant digits: a longer integer cannot be stored anyway.
+# Numbers are refused from 10**38 up (in magnitude): an integer that large has more digits than
+# DynamoDB keeps (38), and the bound is one a JSON Schema can state (tally.http.fields).
 MAX_INTEGER_DIGITS = 38
+TOO_LARGE = f"A number in the body is 10^{MAX_INTEGER_DIGITS} or more in magnitude"
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _UNPRINTABLE = re.compile("[\x00\ud800-\udfff]")
@@ -31,15 +34,22 @@ class _Refused(ValueError):
 
 def _parse_int(literal: str) -> int:
     if len(literal) - literal.startswith("-") > MAX_INTEGER_DIGITS:
-        raise _Refused(f"An integer in the body has more than {MAX_INTEGER_DIGITS} digits")
+        raise _Refused(TOO_LARGE)
     return int(literal)
+
+
+def _parse_float(literal: str) -> Decimal:
+    number = Decimal(literal)
+    if number and number.adjusted() >= MAX_INTEGER_DIGITS:
+        raise _Refused(TOO_LARGE)
+    return number
 
 
 def _parse_constant(name: str) -> NoReturn:
     raise _Refused(f"{name} is not a JSON number; send a finite number or null")
 
 
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=_parse_int, parse_constant=_parse_constant)
+_DECODER = json.JSONDecoder(parse_float=_parse_float, parse_int=_parse_int, parse_constant=_parse_constant)
 
 
 def parse_object(text: str) -> dict[str, Any]:

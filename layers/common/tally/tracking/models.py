@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
-from tally.http.fields import TEXT, WHOLE, Identifier
+from tally.http.fields import TEXT, WHOLE, Identifier, JsonValue
 
 ClickSource = Literal["seo", "sponsorship", "search", "category", "city", "direct", "other"]
 ViewSource = Literal["seo", "sponsorship", "search", "category", "city", "rotation", "other"]
@@ -59,8 +59,9 @@ BatchEventIn = Annotated[BatchClickIn | BatchViewIn, Field(discriminator="type")
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Each event is validated on its own so that one bad event does not reject the others.
-    events: list[Any] = Field(
+    # Each event is validated on its own so that one bad event does not reject the others: the
+    # list takes any JSON the body gate admits.
+    events: list[JsonValue] = Field(
         min_length=1,
         max_length=MAX_BATCH,
         description=f"1 to {MAX_BATCH} events, each a click or view body with a `type` field",
