@@ -219,3 +219,14 @@ def test_the_gateways_answer_for_an_unknown_path_in_a_function_has_tallys_shape(
 
     assert status == 404
     assert answer == {"message": "Not found", "code": "not_found", "errors": []}
+
+
+def test_a_query_parameter_sent_twice_is_refused_in_words(api: Stack) -> None:
+    event = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=admin_claims())
+    event["rawQueryString"] = f"account_id={ACCOUNT}&account_id=acc_other"
+    event["queryStringParameters"] = {"account_id": f"{ACCOUNT},acc_other"}  # API Gateway joins repeats
+
+    status, answer, _ = call(event)
+
+    assert status == 422
+    assert answer["errors"] == [{"field": "account_id", "in": "query", "message": "Send this parameter once"}]

@@ -30,7 +30,9 @@ def describe_errors(errors: Iterable[Mapping[str, Any]], *, prefix: str = "") ->
         parts = loc[1:] if loc and loc[0] == where else loc
         kind = str(error.get("type", ""))
         message = _MESSAGES.get(kind) or str(error.get("msg", "Invalid value"))
-        if kind == "string_pattern_mismatch":
+        if where in {"query", "header"} and isinstance(error.get("input"), list):
+            message = "Send this parameter once"
+        elif kind == "string_pattern_mismatch":
             message = PATTERN_WORDS.get(str((error.get("ctx") or {}).get("pattern")), message)
         if kind == "json_invalid":
             detail = (error.get("ctx") or {}).get("error")
