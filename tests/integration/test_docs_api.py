@@ -134,7 +134,9 @@ def test_codes_and_constraints_the_code_enforces_are_in_the_schema(docs: Stack) 
 def test_the_document_is_refused_if_a_route_still_uses_powertools_errors() -> None:
     from docs.app import without_powertools_errors
 
-    unused = {"components": {"schemas": {"HTTPValidationError": {}, "ValidationError": {}, "Error": {}}}}
+    unused: dict[str, Any] = {
+        "components": {"schemas": {"HTTPValidationError": {}, "ValidationError": {}, "Error": {}}}
+    }
     assert without_powertools_errors(unused) == {"components": {"schemas": {"Error": {}}}}
 
     used = {
