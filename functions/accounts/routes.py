@@ -47,7 +47,10 @@ def service() -> AccountService:
         200,
         "Cognito tokens",
         (*BODY, 401, 403),
-        {401: "Wrong email or password", 403: "The user has not confirmed their email address yet"},
+        {
+            401: "Wrong email or password, or the user must first reset it or answer a challenge",
+            403: "The user has not confirmed their email address yet",
+        },
     ),
 )
 def login(body: LoginIn) -> TokensOut:

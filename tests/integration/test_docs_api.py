@@ -131,13 +131,16 @@ def test_codes_and_constraints_the_code_enforces_are_in_the_schema(docs: Stack) 
         assert "\\x00" in schemas["ClickIn"]["properties"][name]["anyOf"][0]["pattern"]
 
 
-def test_the_document_is_refused_if_a_route_still_uses_powertools_errors() -> None:
-    from docs.app import without_powertools_errors
+def test_finishing_drops_powertools_errors_and_orders_responses() -> None:
+    from docs.app import finish
 
     unused: dict[str, Any] = {
-        "components": {"schemas": {"HTTPValidationError": {}, "ValidationError": {}, "Error": {}}}
+        "paths": {"/x": {"get": {"responses": {"422": {}, "200": {}, "503": {}, "401": {}}}}},
+        "components": {"schemas": {"HTTPValidationError": {}, "ValidationError": {}, "Error": {}}},
     }
-    assert without_powertools_errors(unused) == {"components": {"schemas": {"Error": {}}}}
+    finished = finish(unused)
+    assert finished["components"] == {"schemas": {"Error": {}}}
+    assert list(finished["paths"]["/x"]["get"]["responses"]) == ["200", "401", "422", "503"]
 
     used = {
         "paths": {
@@ -146,4 +149,4 @@ def test_the_document_is_refused_if_a_route_still_uses_powertools_errors() -> No
         "components": {"schemas": {"HTTPValidationError": {}}},
     }
     with pytest.raises(RuntimeError, match="HTTPValidationError"):
-        without_powertools_errors(used)
+        finish(used)
