@@ -104,8 +104,8 @@ def test_refused_clicks_are_not_counted(stack_url: str, admin_token: str, compan
 def test_a_siren_belongs_to_one_account_and_a_refused_batch_claims_nothing(
     stack_url: str, admin_token: str
 ) -> None:
-    first = {**COMPANY, "name": "Premier", "siren": "552 100 554"}
-    second = {**COMPANY, "name": "Second", "siren": "732829320"}
+    first = {**COMPANY, "name": "Premier", "siren": "443 061 841"}
+    second = {**COMPANY, "name": "Second", "siren": "404833048"}
     url, auth = f"{stack_url}/v1/accounts", bearer(admin_token)
 
     unwrapped = post(url, json.dumps([first, second]).encode(), {**JSON, **auth})
@@ -119,7 +119,7 @@ def test_a_siren_belongs_to_one_account_and_a_refused_batch_claims_nothing(
     assert created.status_code == 201, created.text
     assert again.json() == created.json()
     assert_in_words(taken, 409, "siren", "body")
-    assert taken.json()["message"] == f"SIREN 552100554 already belongs to account '{created.json()['id']}'"
+    assert taken.json()["message"] == f"SIREN 443061841 already belongs to account '{created.json()['id']}'"
     assert requests.post(url, json=second, headers=auth, timeout=10).status_code == 201
 
 
