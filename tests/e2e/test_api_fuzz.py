@@ -125,10 +125,14 @@ class Run:
     cases: int = 0
     seconds: float = 0.0
     phases: dict[str, int] = field(default_factory=dict)
+    checks: set[str] = field(default_factory=set)
     failures: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return f"{self.cases} requests in {self.seconds:.0f} s, by phase {self.phases}"
+        return (
+            f"{self.cases} requests in {self.seconds:.0f} s, by phase {self.phases}; "
+            f"checks run: {', '.join(sorted(self.checks))}"
+        )
 
     def report(self) -> str:
         return f"{self.summary()}\n\n" + "\n\n".join(self.failures)
@@ -157,6 +161,7 @@ def fuzz(schema: OpenApiSchema) -> Run:
             sent = sum(1 for interaction in event.recorder.interactions.values() if interaction.response)
             run.cases += sent
             run.phases[event.phase.value] = run.phases.get(event.phase.value, 0) + sent
+            run.checks.update(check.name for checks in event.recorder.checks.values() for check in checks)
             run.failures.extend(failures_of(event))
         elif isinstance(event, events.NonFatalError):
             run.failures.append(f"{event.label}: error {event.info.title}\n{event.info.message}")
