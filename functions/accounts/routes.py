@@ -20,6 +20,8 @@ from tally.accounts.models import AccountIn, AccountOut, LoginIn, TokensOut
 from tally.accounts.service import AccountService, account_out
 from tally.http import idempotency
 from tally.http.auth import principal_from_event
+from tally.http.fields import IDENTIFIER
+from tally.http.responses import BODY, PRIVATE, responses
 from tally.settings import get_settings
 from tally.storage import clients
 
@@ -37,7 +39,20 @@ def service() -> AccountService:
     )
 
 
-@router.post("/v1/auth/login", summary="Sign in with email and password", tags=["auth"])
+@router.post(
+    "/v1/auth/login",
+    summary="Sign in with email and password",
+    tags=["auth"],
+    responses=responses(
+        200,
+        "Cognito tokens",
+        (*BODY, 401, 403),
+        {
+            401: "Wrong email or password, or the user must first reset it or answer a challenge",
+            403: "The user has not confirmed their email address yet",
+        },
+    ),
+)
 def login(body: LoginIn) -> TokensOut:
     tokens = service().login(body.email, body.password)
     return TokensOut(
@@ -53,7 +68,17 @@ def login(body: LoginIn) -> TokensOut:
     summary="Create an account (platform admin)",
     tags=["accounts"],
     security=BEARER,
-    responses={201: {"description": "Created"}},
+    status_code=201,
+    responses=responses(
+        201,
+        "Created (or, for a retry with the same Idempotency-Key and body, the first answer)",
+        (*PRIVATE, *BODY, 409),
+        {
+            409: "The SIREN or SIRET already belongs to an account, or a request with this "
+            "Idempotency-Key is still in progress",
+            422: "Invalid input, or an Idempotency-Key reused with a different body",
+        },
+    ),
 )
 def create_account(
     body: AccountIn,
@@ -61,21 +86,22 @@ def create_account(
         str | None,
         Header(
             alias="idempotency-key",
+            min_length=1,
             max_length=255,
             description="Retries with the same key return the first answer instead of a second account",
         ),
     ] = None,
-) -> tuple[AccountOut, int]:
+) -> AccountOut:
     principal = principal_from_event(router.current_event)
     principal.require_platform_admin()
     if idempotency_key is None:
-        return account_out(service().create(body)), 201
+        return account_out(service().create(body))
     request = {"scope": principal.subject, "key": idempotency_key, "body": body.model_dump()}
     try:
         created = _create_once()(request=request)
     except (IdempotencyValidationError, IdempotencyAlreadyInProgressError) as exc:
         raise idempotency.translate(exc) from exc
-    return AccountOut.model_validate(created), 201
+    return AccountOut.model_validate(created)
 
 
 @lru_cache(maxsize=1)
@@ -93,7 +119,15 @@ def _create_once() -> Callable[..., dict[str, Any]]:
     return cast(Callable[..., dict[str, Any]], create)
 
 
-@router.get("/v1/accounts/<account_id>", summary="Read an account", tags=["accounts"], security=BEARER)
-def get_account(account_id: Annotated[str, Path(min_length=1, max_length=64)]) -> AccountOut:
+@router.get(
+    "/v1/accounts/<account_id>",
+    summary="Read an account",
+    tags=["accounts"],
+    security=BEARER,
+    responses=responses(200, "The account", (*PRIVATE, 404, 422)),
+)
+def get_account(
+    account_id: Annotated[str, Path(min_length=1, max_length=64, pattern=IDENTIFIER)],
+) -> AccountOut:
     principal_from_event(router.current_event).require_account(account_id)
     return account_out(service().get(account_id))

@@ -7,6 +7,7 @@ each route; it never handles those routes itself (API Gateway sends it only the 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -28,6 +29,9 @@ DESCRIPTION = (
     "`Authorization: Bearer <id_token>` (from `POST /v1/auth/login`)."
 )
 SECURITY_SCHEMES = {"bearerAuth": HTTPBearer(bearerFormat="JWT")}
+# Powertools adds its FastAPI-shaped validation errors to every document; Tally answers its own
+# Error instead (each route documents it), so nothing refers to these.
+POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
 app = create_resolver()
 app.include_router(tracking_router)
@@ -41,15 +45,37 @@ app.enable_swagger(
 )
 
 
-@app.get("/v1/openapi.json", include_in_schema=False)
-def openapi_document() -> Response[str]:
-    document = app.get_openapi_json_schema(
+def finish(document: dict[str, Any]) -> dict[str, Any]:
+    """What Powertools cannot be told: drop its unused error schemas (refusing if a route still
+    uses one) and list each operation's responses in status order (it puts its 422 first)."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in POWERTOOLS_ERROR_SCHEMAS:
+        schemas.pop(name, None)
+    text = json.dumps(document)
+    leftover = [name for name in POWERTOOLS_ERROR_SCHEMAS if f'"#/components/schemas/{name}"' in text]
+    if leftover:
+        raise RuntimeError(f"routes still document Powertools' error schemas: {leftover}")
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            operation["responses"] = dict(sorted(operation["responses"].items()))
+    return document
+
+
+@lru_cache(maxsize=1)
+def _document_text() -> str:
+    # The routes cannot change while the function runs: generate the document once.
+    generated = app.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,
         description=DESCRIPTION,
         security_schemes=SECURITY_SCHEMES,  # type: ignore[arg-type]
     )
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
+    return json.dumps(finish(json.loads(generated)))
+
+
+@app.get("/v1/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=_document_text())
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -8,10 +8,11 @@ from typing import Annotated
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tally.http.auth import principal_from_event
+from tally.http.fields import IDENTIFIER
+from tally.http.responses import BODY, PRIVATE, responses
 from tally.parameters import SecretString
 from tally.settings import get_settings
 from tally.storage import clients
@@ -61,24 +62,24 @@ def _count(outcomes: list[tuple[bool, str | None]]) -> None:
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=hits)
 
 
-def _track_one(kind: EventKind, body: ClickIn | ViewIn) -> tuple[TrackOut, int]:
+def _track_one(kind: EventKind, body: ClickIn | ViewIn) -> TrackOut:
     outcome = service().track(kind, body, _visit())
     _count([(outcome.counted, outcome.reason)])
-    return TrackOut(id=outcome.id, counted=outcome.counted, reason=outcome.reason), 202
+    return TrackOut(id=outcome.id, counted=outcome.counted, reason=outcome.reason)
 
 
-ACKNOWLEDGED: dict[int, OpenAPIResponse] = {
-    202: {"description": "Acknowledged; `counted` says whether it was counted"}
-}
+ACKNOWLEDGED = "Acknowledged; `counted` says whether it was counted"
+UNKNOWN_ACCOUNT = {404: "Unknown account: nothing was recorded"}
 
 
 @router.post(
     "/v1/track/click",
     summary="Record a click",
     tags=["tracking"],
-    responses=ACKNOWLEDGED,
+    status_code=202,
+    responses=responses(202, ACKNOWLEDGED, (*BODY, 404), UNKNOWN_ACCOUNT),
 )
-def track_click(body: ClickIn) -> tuple[TrackOut, int]:
+def track_click(body: ClickIn) -> TrackOut:
     return _track_one("click", body)
 
 
@@ -86,9 +87,10 @@ def track_click(body: ClickIn) -> tuple[TrackOut, int]:
     "/v1/track/view",
     summary="Record a view (impression)",
     tags=["tracking"],
-    responses=ACKNOWLEDGED,
+    status_code=202,
+    responses=responses(202, ACKNOWLEDGED, (*BODY, 404), UNKNOWN_ACCOUNT),
 )
-def track_view(body: ViewIn) -> tuple[TrackOut, int]:
+def track_view(body: ViewIn) -> TrackOut:
     return _track_one("view", body)
 
 
@@ -97,18 +99,26 @@ def track_view(body: ViewIn) -> tuple[TrackOut, int]:
     summary="Record up to 100 clicks and views",
     description="Each event is validated and recorded on its own; `results` keeps the request's order.",
     tags=["tracking"],
+    status_code=202,
+    responses=responses(202, "Each event's outcome, in the request's order", BODY),
 )
-def track_batch(body: BatchIn) -> tuple[BatchOut, int]:
+def track_batch(body: BatchIn) -> BatchOut:
     answer = service().track_batch(body.events, _visit())
     _count([(bool(r.counted), r.reason) for r in answer.results if r.status == 202])
-    return answer, 202
+    return answer
 
 
 @router.get(
-    "/v1/track/stats", summary="Clicks, views and CTR of an account", tags=["tracking"], security=BEARER
+    "/v1/track/stats",
+    summary="Clicks, views and CTR of an account",
+    tags=["tracking"],
+    security=BEARER,
+    responses=responses(200, "The account's counters", (*PRIVATE, 404, 422)),
 )
 def stats(
-    account_id: Annotated[str, Query(min_length=1, max_length=64, description="The account to report on")],
+    account_id: Annotated[
+        str, Query(min_length=1, max_length=64, pattern=IDENTIFIER, description="The account to report on")
+    ],
     days: Annotated[
         int, Query(ge=1, le=MAX_STATS_DAYS, description="Window length in days, today included")
     ] = 30,

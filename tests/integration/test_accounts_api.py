@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tally.storage import clients
 from tests.support.events import FakeContext, admin_claims, http_event, tenant_claims
 from tests.support.stack import Stack
 
@@ -142,10 +143,92 @@ def test_a_retried_create_with_the_same_idempotency_key_creates_one_account(api:
     first = create(ACCOUNT, headers=key)
     second = create(ACCOUNT, headers=key)
     reused = create({**ACCOUNT, "name": "Another"}, headers=key)
-    other_key = create(ACCOUNT, headers={"Idempotency-Key": "create-dupont-2"})
 
     assert first[0] == second[0] == 201
-    assert first[1]["id"] == second[1]["id"]
+    assert first[1] == second[1]
     assert reused[0] == 422
     assert reused[1]["code"] == "idempotency_key_reused"
-    assert other_key[1]["id"] != first[1]["id"]
+    assert reused[1]["errors"] == [
+        {"field": "idempotency-key", "in": "header", "message": reused[1]["message"]}
+    ]
+    assert [item["kind"]["S"] for item in accounts_stored(api)].count("account") == 1
+
+
+def accounts_stored(stack: Stack) -> list[dict[str, Any]]:
+    items = clients.dynamodb().scan(TableName=stack.ref("BillingTable"))["Items"]
+    return [item for item in items if item.get("kind", {}).get("S") in {"account", "claim"}]
+
+
+@pytest.mark.parametrize(
+    ("second", "field", "number"),
+    [
+        ({"siret": None}, "siren", "732829320"),
+        ({"siren": None}, "siret", "73282932000074"),
+        ({"siret": "73282932000066"}, "siren", "732829320"),
+    ],
+)
+def test_a_siren_or_siret_belongs_to_one_account(
+    api: Stack, second: dict[str, Any], field: str, number: str
+) -> None:
+    status, first = create(ACCOUNT, headers={"Idempotency-Key": "dupont-1"})
+    assert status == 201
+    before = accounts_stored(api)
+
+    status, answer = create(
+        {**ACCOUNT, "name": "Dupont bis", **second}, headers={"Idempotency-Key": "dupont-2"}
+    )
+
+    assert status == 409, answer
+    assert answer["code"] == "conflict"
+    assert answer["errors"] == [{"field": field, "in": "body", "message": answer["message"]}]
+    assert answer["message"] == f"{field.upper()} {number} already belongs to account '{first['id']}'"
+    assert accounts_stored(api) == before
+
+
+def test_creating_an_account_claims_its_siren_and_siret(api: Stack) -> None:
+    status, created = create(ACCOUNT)
+
+    claims = {
+        item["PK"]["S"]: item["account_id"]["S"]
+        for item in accounts_stored(api)
+        if item["kind"]["S"] == "claim"
+    }
+    assert status == 201
+    assert claims == {"SIREN#732829320": created["id"], "SIRET#73282932000074": created["id"]}
+
+
+def test_accounts_without_siren_do_not_conflict(api: Stack) -> None:
+    bare = {key: value for key, value in ACCOUNT.items() if key not in {"siren", "siret"}}
+
+    assert create(bare)[0] == create(bare)[0] == 201
+
+
+def test_problems_outside_the_body_say_where_they_are(api: Stack) -> None:
+    status, answer = create(ACCOUNT, headers={"Idempotency-Key": "k" * 256})
+    assert (status, answer["errors"][0]["field"], answer["errors"][0]["in"]) == (
+        422,
+        "idempotency-key",
+        "header",
+    )
+
+    status, answer = get("acc bad", admin_claims())
+    assert (status, answer["errors"][0]["field"], answer["errors"][0]["in"]) == (422, "account_id", "path")
+
+    status, answer = get("acc_missing", admin_claims())
+    assert (status, answer["errors"][0]["field"], answer["errors"][0]["in"]) == (404, "account_id", "path")
+
+    status, answer = get("acc_other", tenant_claims("acc_mine"))
+    assert (status, answer["errors"][0]["field"], answer["errors"][0]["in"]) == (403, "account_id", "path")
+
+
+def test_every_error_has_message_code_and_errors(api: Stack) -> None:
+    answers = [
+        create(ACCOUNT, claims=tenant_claims("acc_1")),
+        get("acc_1", None),
+        call(http_event("POST", "/v1/auth/login", body={"email": EMAIL, "password": "wrong"})),
+    ]
+
+    for status, body in answers:
+        assert status in {401, 403}
+        assert set(body) == {"message", "code", "errors"}
+        assert body["errors"] == []

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from tally.countries import COUNTRY_CODES
+from tally.http.fields import EMAIL, VISIBLE_TEXT
+from tally.money import CURRENCY_EXPONENTS
 from tests.support.events import FakeContext, http_event
 from tests.support.stack import Stack
 
@@ -43,3 +47,106 @@ def test_swagger_ui_is_served(docs: Stack) -> None:
 
     assert answer["statusCode"] == 200
     assert "swagger" in answer["body"].lower()
+
+
+def openapi(docs: Stack) -> dict[str, Any]:
+    from docs.app import lambda_handler
+
+    answer = lambda_handler(http_event("GET", "/v1/openapi.json"), FakeContext())  # type: ignore[arg-type]
+    return dict(json.loads(answer["body"]))
+
+
+SUCCESS = {
+    ("post", "/v1/track/click"): "202",
+    ("post", "/v1/track/view"): "202",
+    ("post", "/v1/track/events"): "202",
+    ("get", "/v1/track/stats"): "200",
+    ("post", "/v1/auth/login"): "200",
+    ("post", "/v1/accounts"): "201",
+    ("get", "/v1/accounts/{account_id}"): "200",
+}
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[tuple[str, str], dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            yield (method, path), operation
+
+
+def test_each_route_documents_its_real_success_and_every_error_it_can_answer(docs: Stack) -> None:
+    document = openapi(docs)
+
+    for key, operation in operations(document):
+        documented = set(operation["responses"])
+        success = SUCCESS[key]
+        errors = {"429", "503"}
+        if operation.get("security"):
+            errors |= {"401", "403"}
+        if "requestBody" in operation:
+            errors |= {"413", "415", "422"}
+        if operation.get("parameters"):
+            errors.add("422")
+        assert documented - {success} >= errors, key
+        assert [code for code in documented if code.startswith("2")] == [success], key
+        for code in documented - {success}:
+            assert operation["responses"][code]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }, (key, code)
+        assert operation["responses"]["503"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+    paths = document["paths"]
+    assert "409" in paths["/v1/accounts"]["post"]["responses"]
+    for path, method in [
+        ("/v1/track/click", "post"),
+        ("/v1/track/stats", "get"),
+        ("/v1/accounts/{account_id}", "get"),
+    ]:
+        assert "404" in paths[path][method]["responses"]
+
+
+def test_errors_have_tallys_shape_and_nothing_of_powertools_is_left(docs: Stack) -> None:
+    schemas = openapi(docs)["components"]["schemas"]
+
+    assert not {"HTTPValidationError", "ValidationError", "ResponseValidationError"} & set(schemas)
+    assert schemas["Error"]["required"] == ["message"]
+    assert set(schemas["Error"]["properties"]) == {"message", "code", "errors"}
+    assert "API Gateway" in schemas["Error"]["description"]
+    assert schemas["ErrorDetail"]["properties"]["in"]["enum"] == ["body", "query", "path", "header"]
+
+
+def test_codes_and_constraints_the_code_enforces_are_in_the_schema(docs: Stack) -> None:
+    schemas = openapi(docs)["components"]["schemas"]
+    account = schemas["AccountIn"]["properties"]
+
+    assert account["country"]["enum"] == sorted(COUNTRY_CODES)
+    assert account["currency"]["enum"] == sorted(CURRENCY_EXPONENTS)
+    assert (account["name"]["pattern"], account["email"]["pattern"]) == (VISIBLE_TEXT, EMAIL)
+    assert account["siren"]["anyOf"][0]["format"] == "siren"
+    assert schemas["ClickIn"]["properties"]["position"]["anyOf"][0] == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 100_000,
+    }
+    assert schemas["ClickIn"]["additionalProperties"] is False
+    for name in ("page_url", "referrer", "page_type"):
+        assert "\\x00" in schemas["ClickIn"]["properties"][name]["anyOf"][0]["pattern"]
+
+
+def test_finishing_drops_powertools_errors_and_orders_responses() -> None:
+    from docs.app import finish
+
+    unused: dict[str, Any] = {
+        "paths": {"/x": {"get": {"responses": {"422": {}, "200": {}, "503": {}, "401": {}}}}},
+        "components": {"schemas": {"HTTPValidationError": {}, "ValidationError": {}, "Error": {}}},
+    }
+    finished = finish(unused)
+    assert finished["components"] == {"schemas": {"Error": {}}}
+    assert list(finished["paths"]["/x"]["get"]["responses"]) == ["200", "401", "422", "503"]
+
+    used = {
+        "paths": {
+            "/x": {"get": {"responses": {"422": {"$ref": "#/components/schemas/HTTPValidationError"}}}}
+        },
+        "components": {"schemas": {"HTTPValidationError": {}}},
+    }
+    with pytest.raises(RuntimeError, match="HTTPValidationError"):
+        finish(used)

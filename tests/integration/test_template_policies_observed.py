@@ -35,8 +35,6 @@ ACCOUNT = "acc_demo"
 # branch adds to account creation, and Powertools Idempotency's GetItem fallback (used only when
 # a conditional Put does not return the existing record).
 NOT_EXERCISED = {
-    ("AccountsFunction", "dynamodb:PutItem", "SIREN#*"),
-    ("AccountsFunction", "dynamodb:PutItem", "SIRET#*"),
     ("AccountsFunction", "dynamodb:GetItem", "idempotency#*"),
 }
 # What Lambda itself does with the function's role (stream polling), not the function's code.
@@ -211,6 +209,10 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
         path_parameters={"account_id": created["id"]},
     )
     assert accounts(read)[0] == 200
+    # A company's numbers are claimed in the account's transaction; a second claim is a 409.
+    company = {**body, "name": "Dupont SAS", "siren": "732829320", "siret": "73282932000074"}
+    assert accounts(http_event("POST", "/v1/accounts", body=company, claims=admin_claims()))[0] == 201
+    assert accounts(http_event("POST", "/v1/accounts", body=company, claims=admin_claims()))[0] == 409
     once = http_event(
         "POST", "/v1/accounts", body=body, claims=admin_claims(), headers={"idempotency-key": "k1"}
     )

@@ -200,3 +200,33 @@ def test_a_throttled_table_answers_503_with_retry_after(api: Stack, monkeypatch:
     assert headers["Retry-After"] == "1"
     assert answer["code"] == "service_unavailable"
     assert raw_events(api) == []
+
+
+def test_stats_errors_say_the_account_is_a_query_parameter(api: Stack) -> None:
+    answers = [
+        stats(tenant_claims("acc_other")),
+        stats(admin_claims(), account_id="acc_nobody"),
+        stats(admin_claims(), account_id="not an id"),
+    ]
+
+    assert [status for status, _, _ in answers] == [403, 404, 422]
+    for _, answer, _ in answers:
+        assert [(e["field"], e["in"]) for e in answer["errors"]] == [("account_id", "query")]
+
+
+def test_the_gateways_answer_for_an_unknown_path_in_a_function_has_tallys_shape(api: Stack) -> None:
+    status, answer, _ = call(http_event("GET", "/v1/track/nowhere"))
+
+    assert status == 404
+    assert answer == {"message": "Not found", "code": "not_found", "errors": []}
+
+
+def test_a_query_parameter_sent_twice_is_refused_in_words(api: Stack) -> None:
+    event = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=admin_claims())
+    event["rawQueryString"] = f"account_id={ACCOUNT}&account_id=acc_other"
+    event["queryStringParameters"] = {"account_id": f"{ACCOUNT},acc_other"}  # API Gateway joins repeats
+
+    status, answer, _ = call(event)
+
+    assert status == 422
+    assert answer["errors"] == [{"field": "account_id", "in": "query", "message": "Send this parameter once"}]

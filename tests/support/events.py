@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ def http_event(
     *,
     body: Any = None,
     raw_body: str | None = None,
+    binary_body: bytes | None = None,
     query: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    content_type: str | None = "application/json",
     claims: Mapping[str, Any] | None = None,
     source_ip: str = "203.0.113.7",
     user_agent: str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
@@ -24,7 +27,11 @@ def http_event(
     path_parameters: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
-    all_headers = {"content-type": "application/json", "user-agent": user_agent, **(headers or {})}
+    if binary_body is not None:  # what API Gateway sends for a body that is not UTF-8 text
+        text = base64.b64encode(binary_body).decode("ascii")
+    all_headers = {"user-agent": user_agent, **(headers or {})}
+    if content_type is not None:
+        all_headers["content-type"] = content_type
     request_context: dict[str, Any] = {
         "accountId": "123456789012",
         "apiId": "api",
@@ -51,7 +58,7 @@ def http_event(
         "rawQueryString": urlencode(query or {}),
         "headers": all_headers,
         "requestContext": request_context,
-        "isBase64Encoded": False,
+        "isBase64Encoded": binary_body is not None,
     }
     if query:
         event["queryStringParameters"] = dict(query)

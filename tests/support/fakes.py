@@ -91,11 +91,20 @@ class InMemoryCounterStore:
 class InMemoryAccountRepository:
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
+        self.claims: dict[tuple[str, str], str] = {}  # (field, number) -> account id
 
     def add(self, account: Account) -> None:
         if account.id in self.accounts:
             raise Conflict(f"Account '{account.id}' already exists", field="id")
+        wanted = [
+            (field, value) for field, value in (("siren", account.siren), ("siret", account.siret)) if value
+        ]
+        for field, value in wanted:
+            if (field, value) in self.claims:
+                owner = self.claims[(field, value)]
+                raise Conflict(f"{field.upper()} {value} already belongs to account '{owner}'", field=field)
         self.accounts[account.id] = account
+        self.claims.update(dict.fromkeys(wanted, account.id))
 
     def get(self, account_id: str) -> Account | None:
         return self.accounts.get(account_id)

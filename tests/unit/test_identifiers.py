@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from tally.accounts.identifiers import luhn_valid, siren_problem, siret_problem
 from tally.accounts.models import AccountIn
 
-VALID = {"name": "Boulangerie Dupont", "email": "contact@dupont.fr", "country": "fr", "currency": "eur"}
+VALID = {"name": "Boulangerie Dupont", "email": "contact@dupont.fr", "country": "FR", "currency": "EUR"}
 
 
 def test_luhn() -> None:
@@ -34,22 +34,32 @@ def test_sirets() -> None:
     assert siret_problem("35600000049838") is not None
 
 
-def test_account_normalises_codes_and_spaces() -> None:
-    account = AccountIn.model_validate({**VALID, "siren": "732 829 320", "siret": "732 829 320 00074"})
+def test_account_drops_spaces_from_numbers_and_around_the_name() -> None:
+    account = AccountIn.model_validate(
+        {**VALID, "name": "  Boulangerie Dupont ", "siren": "732 829 320", "siret": "732 829 320 00074"}
+    )
 
-    assert (account.country, account.currency) == ("FR", "EUR")
+    assert account.name == "Boulangerie Dupont"
     assert (account.siren, account.siret) == ("732829320", "73282932000074")
+
+
+def test_sirens_in_other_scripts_digits_are_refused() -> None:
+    assert "9 digits" in (siren_problem("٧٣٢٨٢٩٣٢٠") or "")
 
 
 @pytest.mark.parametrize(
     ("changes", "field", "words"),
     [
         ({"siren": "123456789"}, "siren", "check digit"),
-        ({"siret": "1234"}, "siret", "14 digits"),
+        ({"siret": "1234"}, "siret", "pattern"),
         ({"siren": "732829320", "siret": "55210055400013"}, "siret", "starts with"),
         ({"country": "XX"}, "country", "ISO 3166"),
         ({"currency": "ABC"}, "currency", "ISO 4217"),
         ({"email": "not-an-email"}, "email", "pattern"),
+        ({"country": "fr"}, "country", "codes are upper case: 'FR'"),
+        ({"currency": "eur"}, "currency", "codes are upper case: 'EUR'"),
+        ({"name": "   "}, "name", "pattern"),
+        ({"name": "Dupont\tet fils"}, "name", "pattern"),
     ],
 )
 def test_bad_accounts_name_the_field(changes: dict[str, str], field: str, words: str) -> None:

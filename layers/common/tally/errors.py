@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+# Where a field named by an error came from, in the words of the error body's `in`.
+Location = Literal["body", "query", "path", "header"]
+
 
 class DomainError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, location: Location | None = None) -> None:
+        """`location` None: the resolver finds it from the route's parameters (body if none matches)."""
         super().__init__(message)
         self.message = message
         self.field = field
+        self.location = location
 
 
 class InvalidInput(DomainError):
@@ -41,6 +48,11 @@ class Conflict(DomainError):
 class PayloadTooLarge(DomainError):
     status_code = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(DomainError):
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class ServiceUnavailable(DomainError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tally.http.fields import PATTERN_WORDS
+
 _MESSAGES = {
     "missing": "This field is required",
     "extra_forbidden": "This field is not allowed",
@@ -17,7 +19,7 @@ _MESSAGES = {
     "union_tag_not_found": "This field is required (click or view)",
 }
 
-_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+_LOCATIONS = {"body", "query", "path", "header"}
 
 
 def describe_errors(errors: Iterable[Mapping[str, Any]], *, prefix: str = "") -> list[dict[str, Any]]:
@@ -28,6 +30,10 @@ def describe_errors(errors: Iterable[Mapping[str, Any]], *, prefix: str = "") ->
         parts = loc[1:] if loc and loc[0] == where else loc
         kind = str(error.get("type", ""))
         message = _MESSAGES.get(kind) or str(error.get("msg", "Invalid value"))
+        if where in {"query", "header"} and isinstance(error.get("input"), list):
+            message = "Send this parameter once"
+        elif kind == "string_pattern_mismatch":
+            message = PATTERN_WORDS.get(str((error.get("ctx") or {}).get("pattern")), message)
         if kind == "json_invalid":
             detail = (error.get("ctx") or {}).get("error")
             parts = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from tally.accounts.domain import Tokens
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
 
 WRONG_CREDENTIALS = "Wrong email or password"
+
+logger = Logger()
 
 
 class CognitoIdentity:
@@ -40,6 +43,12 @@ class CognitoIdentity:
                 raise Forbidden("This user has not confirmed their email address yet") from exc
             if code == "TooManyRequestsException":
                 raise ServiceUnavailable() from exc
+            if code == "InvalidParameterException":
+                # Cognito refuses some usernames outright (characters outside its pattern, over
+                # 128 characters): no user can have one. The message may quote it, so only the
+                # code is logged, in case the cause is the app client's configuration instead.
+                logger.warning("Cognito refused the sign-in parameters", extra={"error_code": code})
+                raise NotAuthenticated(WRONG_CREDENTIALS) from exc
             raise
         result = answer.get("AuthenticationResult")
         if not result:

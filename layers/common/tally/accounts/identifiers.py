@@ -6,6 +6,11 @@ from __future__ import annotations
 LA_POSTE_SIREN = "356000000"
 
 
+def _digits(value: str, count: int) -> bool:
+    """Exactly `count` ASCII digits (str.isdigit() also accepts other scripts' digits)."""
+    return len(value) == count and value.isascii() and value.isdigit()
+
+
 def luhn_valid(digits: str) -> bool:
     total = 0
     for position, char in enumerate(reversed(digits)):
@@ -20,7 +25,7 @@ def luhn_valid(digits: str) -> bool:
 
 def siren_problem(value: str) -> str | None:
     """Why a SIREN is not valid, in words, or None when it is."""
-    if len(value) != 9 or not value.isdigit():
+    if not _digits(value, 9):
         return "A SIREN has exactly 9 digits"
     if not luhn_valid(value):
         return "This SIREN fails its check digit (Luhn): check for a typo"
@@ -28,7 +33,7 @@ def siren_problem(value: str) -> str | None:
 
 
 def siret_problem(value: str) -> str | None:
-    if len(value) != 14 or not value.isdigit():
+    if not _digits(value, 14):
         return "A SIRET has exactly 14 digits"
     if value.startswith(LA_POSTE_SIREN):
         if sum(int(char) for char in value) % 5 != 0:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from tally.accounts.identifiers import siren_problem, siret_problem
-from tally.countries import is_country
-from tally.money import is_currency
-
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+from tally.countries import COUNTRY_CODES, is_country
+from tally.http.fields import NO_NUL, SIREN, SIRET, Email, Name
+from tally.money import CURRENCY_EXPONENTS, is_currency
 
 
 def _strip_spaces(value: str) -> str:
@@ -32,27 +31,73 @@ def _siret(value: str) -> str:
 
 
 def _country(value: str) -> str:
-    value = value.upper()
     if not is_country(value):
-        raise ValueError(f"'{value}' is not an ISO 3166 country code (e.g. FR, SN, US)")
+        hint = (
+            f"; codes are upper case: '{value.upper()}'"
+            if is_country(value.upper())
+            else " (e.g. FR, SN, US)"
+        )
+        raise ValueError(f"'{value}' is not an ISO 3166 country code{hint}")
     return value
 
 
 def _currency(value: str) -> str:
-    value = value.upper()
     if not is_currency(value):
-        raise ValueError(f"'{value}' is not an ISO 4217 currency code (e.g. EUR, USD, XOF)")
+        hint = (
+            f"; codes are upper case: '{value.upper()}'" if is_currency(value.upper()) else " (e.g. EUR, XOF)"
+        )
+        raise ValueError(f"'{value}' is not a supported ISO 4217 currency code{hint}")
     return value
 
 
-Email = Annotated[str, Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
+# The code lists are written into the schema only when a document is generated, not at import.
+def _country_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = sorted(COUNTRY_CODES)
+
+
+def _currency_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = sorted(CURRENCY_EXPONENTS)
+
+
+Country = Annotated[
+    str,
+    Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2", json_schema_extra=_country_enum),
+    AfterValidator(_country),
+]
+Currency = Annotated[
+    str,
+    Field(min_length=3, max_length=3, description="ISO 4217", json_schema_extra=_currency_enum),
+    AfterValidator(_currency),
+]
+# A check digit cannot be written as a pattern: the schema names a format (`siren`, `siret`)
+# and the description says what is checked.
+Siren = Annotated[
+    str,
+    Field(
+        pattern=SIREN,
+        description="French company number: 9 digits (spaces ignored) with a valid Luhn check digit; "
+        "one account per SIREN",
+        json_schema_extra={"format": "siren"},
+    ),
+    AfterValidator(_siren),
+]
+Siret = Annotated[
+    str,
+    Field(
+        pattern=SIRET,
+        description="French establishment number: 14 digits (spaces ignored) with a valid check digit, "
+        "starting with the SIREN when both are given; one account per SIRET",
+        json_schema_extra={"format": "siret"},
+    ),
+    AfterValidator(_siret),
+]
 
 
 class LoginIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     email: Email
-    password: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=256, pattern=NO_NUL)
 
 
 class TokensOut(BaseModel):
@@ -63,28 +108,20 @@ class TokensOut(BaseModel):
 
 
 class AccountIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     email: Email
-    country: Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
-    currency: Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
-    siren: str | None = Field(default=None, description="French company number, 9 digits")
-    siret: str | None = Field(default=None, description="French establishment number, 14 digits")
-
-    @field_validator("siren")
-    @classmethod
-    def _check_siren(cls, value: str | None) -> str | None:
-        return None if value is None else _siren(value)
+    country: Country
+    currency: Currency
+    siren: Siren | None = None
+    siret: Siret | None = None
 
     @field_validator("siret")
     @classmethod
-    def _check_siret(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        value = _siret(value)
+    def _siret_of_siren(cls, value: str | None, info: ValidationInfo) -> str | None:
         siren = info.data.get("siren")
-        if siren and not value.startswith(siren):
+        if value and siren and not value.startswith(siren):
             raise ValueError("A SIRET starts with its company's SIREN (its first 9 digits)")
         return value
 

@@ -9,7 +9,8 @@ from tally.accounts.domain import Account, Tokens
 
 class AccountRepository(Protocol):
     def add(self, account: Account) -> None:
-        """Store a new account; raises Conflict if the id is taken."""
+        """Store a new account; raises Conflict, writing nothing, if its id is taken or its SIREN
+        or SIRET belongs to another account."""
         ...
 
     def get(self, account_id: str) -> Account | None: ...

@@ -1,37 +1,46 @@
 """The API resolver every HTTP function builds, with errors mapped in one place.
 
-Validation errors become 422 with one human-readable message per field; domain errors carry
-their own status; AWS throttling and outages become 503 with Retry-After; nothing else that a
-request can trigger reaches a bare 500.
+Every error Tally answers has the body `{"message", "code", "errors": [{"field", "in", "message"}]}`
+(`errors` empty when no one field is to blame): validation errors are 422 with one message per
+field; domain errors carry their own status; AWS throttling and outages become 503 with
+Retry-After; bodies are refused before parsing when too large (413), not JSON (415) or unsafe to
+parse (422); nothing else that a request can trigger reaches a bare 500.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tally.errors import DomainError, PayloadTooLarge, ServiceUnavailable
+from tally.errors import DomainError, Location, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
+from tally.http.body_gate import CONTENT_TYPE, JsonBodyGate
 from tally.storage.errors import is_transient
 from tally.validation import describe_errors
 
 MAX_BODY_BYTES = 64 * 1024
+# Methods whose body a route may read; any other method's body is never looked at.
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Codes for the errors Powertools answers itself (e.g. a path the function has no route for).
+_SERVICE_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 logger = Logger()
 
 
 def error_body(message: str, code: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"message": message, "code": code}
-    if errors:
-        body["errors"] = errors
-    return body
+    return {"message": message, "code": code, "errors": errors or []}
 
 
 def json_response(
@@ -51,26 +60,62 @@ def validation_response(errors: Iterable[Mapping[str, Any]]) -> Response[str]:
     return json_response(422, error_body(f"Invalid request: {summary}", "invalid_input", described))
 
 
-def domain_error_response(exc: DomainError) -> Response[str]:
+def domain_error_response(exc: DomainError, location: Location = "body") -> Response[str]:
     errors = None
     if exc.field:
-        errors = [{"field": exc.field, "in": "body", "message": exc.message}]
+        errors = [{"field": exc.field, "in": exc.location or location, "message": exc.message}]
     headers = None
     if isinstance(exc, ServiceUnavailable):
         headers = {"Retry-After": str(exc.retry_after)}
     return json_response(exc.status_code, error_body(exc.message, exc.code, errors), headers)
 
 
-def create_resolver() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+class TallyResolver(APIGatewayHttpResolver):
+    """Powertools' HTTP API resolver (validation on) and, if the function opted in, its body gate."""
+
+    def __init__(self, body_gate: JsonBodyGate | None) -> None:
+        deserializer = body_gate.deserialize if body_gate is not None else None
+        super().__init__(enable_validation=True, json_body_deserializer=deserializer)
+        self.body_gate = body_gate
+
+    def location_of(self, field: str) -> Location:
+        """Where the current route reads a field a domain error names: a parameter, else the body."""
+        route = self.context.get("_route")
+        if route is not None:
+            dependant = route.dependant
+            declared: tuple[tuple[Location, Any], ...] = (
+                ("path", dependant.path_params),
+                ("query", dependant.query_params),
+                ("header", dependant.header_params),
+            )
+            for location, params in declared:
+                if any(field in (param.alias, param.name) for param in params):
+                    return location
+        return "body"
+
+
+def create_resolver(*, json_bodies: bool = True) -> TallyResolver:
+    """The resolver of an HTTP function. `json_bodies=False` leaves the raw body to the routes
+    (webhooks verify signatures on it); the size limit applies either way."""
+    app = TallyResolver(JsonBodyGate() if json_bodies else None)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response[str]:
         return validation_response(exc.errors())
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(exc: RequestUnsupportedContentType) -> Response[str]:
+        message = "Send the body as application/json"
+        return domain_error_response(UnsupportedMediaType(message, field=CONTENT_TYPE, location="header"))
+
+    @app.exception_handler(ServiceError)
+    def _powertools(exc: ServiceError) -> Response[str]:
+        code = _SERVICE_ERROR_CODES.get(exc.status_code, "bad_request")
+        return json_response(exc.status_code, error_body(str(exc.msg), code))
+
     @app.exception_handler(DomainError)
     def _domain(exc: DomainError) -> Response[str]:
-        return domain_error_response(exc)
+        return domain_error_response(exc, app.location_of(exc.field) if exc.field else "body")
 
     @app.exception_handler(ClientError)
     def _aws(exc: ClientError) -> Response[str]:
@@ -96,22 +141,38 @@ def _body_size(event: Mapping[str, Any]) -> int:
     if event.get("isBase64Encoded"):
         try:
             return len(base64.b64decode(body, validate=False))
-        except ValueError:
+        except (binascii.Error, ValueError):
             return len(body)
-    return len(body.encode())
+    return len(body.encode("utf-8", "surrogatepass"))
 
 
-def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Entry point for every HTTP function: refuse oversized bodies before parsing anything."""
+def _refuse_unreadable(event: dict[str, Any], gate: JsonBodyGate | None) -> dict[str, Any]:
+    """The event to resolve; raises DomainError for a body no route should read."""
     if _body_size(event) > MAX_BODY_BYTES:
         message = f"The body is larger than {MAX_BODY_BYTES // 1024} KiB"
-        body = error_body(
-            message, PayloadTooLarge.code, [{"field": "body", "in": "body", "message": message}]
-        )
-        return {
-            "statusCode": PayloadTooLarge.status_code,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": json.dumps(body),
-            "isBase64Encoded": False,
-        }
-    return app.resolve(event, context)
+        raise PayloadTooLarge(message, field="body", location="body")
+    return gate.admit(event) if gate is not None else event
+
+
+def _as_lambda_result(response: Response[str]) -> dict[str, Any]:
+    return {
+        "statusCode": response.status_code,
+        "headers": {key: str(value) for key, value in response.headers.items()},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
+
+
+def resolve(app: TallyResolver, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Entry point for every HTTP function: refuse unreadable bodies before Powertools parses them."""
+    method = str(((event.get("requestContext") or {}).get("http") or {}).get("method", "")).upper()
+    if method in BODY_METHODS:
+        try:
+            event = _refuse_unreadable(event, app.body_gate)
+        except DomainError as exc:
+            return _as_lambda_result(domain_error_response(exc))
+    try:
+        return app.resolve(event, context)
+    finally:
+        if app.body_gate is not None:
+            app.body_gate.forget()

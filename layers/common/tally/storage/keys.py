@@ -2,6 +2,8 @@
 
 Billing table (generic single-table design):
     ACCOUNT#{id}            PROFILE                     an account (tenant, tracked business)
+    SIREN#{siren}           CLAIM                       the one account holding a SIREN
+    SIRET#{siret}           CLAIM                       the one account holding a SIRET
     IDEMPOTENCY#{scope}     {key}                       client retry ledger (later issues)
 
 Events table (high volume, TTL on `expires_at`, stream feeds the counters):
@@ -31,6 +33,17 @@ def _key(pk: str, sk: str) -> Key:
 
 def account(account_id: str) -> Key:
     return _key(f"ACCOUNT#{account_id}", "PROFILE")
+
+
+CLAIM_SK = "CLAIM"
+
+
+def siren_claim(siren: str) -> Key:
+    return _key(f"SIREN#{siren}", CLAIM_SK)
+
+
+def siret_claim(siret: str) -> Key:
+    return _key(f"SIRET#{siret}", CLAIM_SK)
 
 
 # --- events table --------------------------------------------------------------------------

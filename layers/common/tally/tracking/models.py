@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation, StrictInt
+
+from tally.http.fields import TEXT, WHOLE, Identifier, JsonValue
 
 ClickSource = Literal["seo", "sponsorship", "search", "category", "city", "direct", "other"]
 ViewSource = Literal["seo", "sponsorship", "search", "category", "city", "rotation", "other"]
 EventType = Literal["click", "view"]
 
 MAX_BATCH = 100
-IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIER)]
+
+def _blank_as_none(value: str) -> str | None:
+    return value.strip(" ") or None
+
+
+# Page details as the browser reports them: no control characters; surrounding spaces dropped.
+PageType = Annotated[str, Field(max_length=64, pattern=TEXT), AfterValidator(_blank_as_none)]
+PageUrl = Annotated[str, Field(max_length=2048, pattern=TEXT), AfterValidator(_blank_as_none)]
+Position = Annotated[StrictInt, Field(ge=0, le=100_000), WHOLE]
 
 
 class _TrackedFields(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     account_id: Identifier = Field(description="The account (listed business) the event is about")
-    page_type: str | None = Field(default=None, max_length=64, description="e.g. listing, search, home")
-    page_url: str | None = Field(default=None, max_length=2048)
-    position: StrictInt | None = Field(default=None, ge=0, le=100_000, description="Rank in a list")
-    referrer: str | None = Field(default=None, max_length=2048)
+    page_type: PageType | None = Field(default=None, description="e.g. listing, search, home")
+    page_url: PageUrl | None = None
+    position: Position | None = Field(default=None, description="Rank in a list")
+    referrer: PageUrl | None = None
     sponsorship_id: Identifier | None = Field(default=None, description="Raises that sponsorship's counter")
     location_id: Identifier | None = None
 
@@ -50,8 +59,10 @@ BatchEventIn = Annotated[BatchClickIn | BatchViewIn, Field(discriminator="type")
 class BatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Each event is validated on its own so that one bad event does not reject the others.
-    events: list[Any] = Field(
+    # Each event is validated on its own (by the service) so that one bad event does not reject
+    # the others. The list takes any JSON the body gate admitted: the schema says what that is,
+    # and validating it again here would cost more than the events' own validation.
+    events: list[SkipValidation[JsonValue]] = Field(
         min_length=1,
         max_length=MAX_BATCH,
         description=f"1 to {MAX_BATCH} events, each a click or view body with a `type` field",
