@@ -1,7 +1,9 @@
 """The HTTP API emulation: route, authorise, build the v2 event, invoke, answer.
 
 `Gateway.handle` is the whole request path and takes a plain `HttpRequest`, so tests can drive
-it without a socket; `GatewayServer` is the stdlib threading server that feeds it.
+it without a socket; `GatewayServer` is the stdlib threading server that feeds it, one thread
+per connection, so requests are served concurrently. A function that runs past its Timeout
+answers 504 at the Timeout.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from local.authorizer import Authorization, ForbiddenError, JwtAuthorizer, UnauthorizedError
+from local.errors import InvocationError, InvocationThrottled, InvocationTimeout
 from local.events import HttpRequest, HttpResult, build_http_event, new_request_id
-from local.invoker import InvocationError, Invoker
+from local.invoker import Invoker
 from local.routes import CorsConfig, Route, RouteTable
 
 log = logging.getLogger("local.gateway")
@@ -98,6 +101,13 @@ class Gateway:
     def _invoke(self, route: Route, event: dict[str, Any], request_id: str) -> HttpResult:
         try:
             response = self.invoker.invoke(route.function, event)
+        except InvocationTimeout as exc:
+            self._after_invoke()
+            return HttpResult.json(
+                504, {"message": "Endpoint request timed out", "localStackError": exc.message}
+            )
+        except InvocationThrottled:
+            return HttpResult.json(503, {"message": "Service Unavailable"})
         except InvocationError as exc:
             self._after_invoke()
             body: dict[str, Any] = {"message": "Internal Server Error"}
@@ -250,6 +260,7 @@ def _known(status: int) -> bool:
 class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the listen backlog: 50 clients connecting at once are all accepted
 
     def __init__(self, host: str, port: int, gateway: Gateway | None = None) -> None:
         super().__init__((host, port), _RequestHandler)
