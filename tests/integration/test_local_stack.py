@@ -318,7 +318,7 @@ def test_most_specific_route_wins() -> None:
     assert target("GET", "/items/42") == ("Param", {"id": "42"})
     assert target("POST", "/items/42") == ("AnyParam", {"id": "42"})
     assert target("GET", "/a/b/c") == ("Greedy", {"proxy": "a/b/c"})
-    assert target("GET", "/items/a%20b") == ("Param", {"id": "a b"})
+    assert target("GET", "/items/a b") == ("Param", {"id": "a b"})  # the gateway decodes the path first
     assert target("GET", "/") == ("Default", {})
 
 
@@ -836,6 +836,92 @@ def test_the_handler_runs_in_a_worker_whose_stdout_is_the_stack_output(
     payload = _echo(requests.get(f"{stack.base_url}/public/printing", timeout=10))
     assert payload["pid"] != os.getpid()  # not in the stack's process
     eventually(lambda: "echo /public/printing" in output.of("EchoFunction"))
+
+
+def _get_as_sent(stack: LocalStack, target: str) -> tuple[int, bytes]:
+    """GET with the target byte for byte (requests would normalise %41 to A itself)."""
+    url = urlsplit(stack.base_url)
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+    try:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_path_parameters_are_decoded_once_and_a_decoded_slash_separates(stack: LocalStack) -> None:
+    status, body = _get_as_sent(stack, "/public/%41%42%2541?q=%41")
+    assert status == 200, body
+    event = json.loads(body)["event"]
+    assert event["pathParameters"] == {"name": "AB%41"}
+    assert event["rawPath"] == "/public/AB%41"
+    assert event["requestContext"]["http"]["path"] == "/public/AB%41"
+    assert event["rawQueryString"] == "q=%41"  # the query string stays as sent
+    assert event["queryStringParameters"] == {"q": "A"}
+    assert _get_as_sent(stack, "/public/a%2Fb")[0] == 404
+
+
+# -- framing, over raw sockets ------------------------------------------------------------------
+
+
+def _raw(stack: LocalStack, request: bytes) -> tuple[int, dict[str, str], bytes, bool]:
+    """Send bytes as they are; (status, headers, body, whether the server closed the connection)."""
+    url = urlsplit(stack.base_url)
+    with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=10) as connection:
+        connection.sendall(request)
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        body = response.read()
+        headers = {key.lower(): value for key, value in response.getheaders()}
+        connection.settimeout(1)
+        try:
+            closed = connection.recv(1) == b""
+        except TimeoutError:  # still open: the server waits for the next request
+            closed = False
+        return response.status, headers, body, closed
+
+
+def _post(path: str, headers: str, body: bytes) -> bytes:
+    return f"POST {path} HTTP/1.1\r\nHost: local\r\n{headers}\r\n".encode() + body
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        _post("/public/x", "Content-Length: -1\r\n", b"{}"),
+        _post("/public/x", "Content-Length: abc\r\n", b"{}"),
+        _post("/public/x", "Content-Length: 2\r\nContent-Length: 3\r\n", b"{}"),
+        _post("/public/x", "Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n"),
+        _post("/public/x", "Transfer-Encoding: chunked\r\n", b"-2\r\n{}\r\n0\r\n\r\n"),
+        _post("/public/x", "Transfer-Encoding: chunked\r\n", b"5\r\n{}\r\n0\r\n\r\n"),
+        _post("/public/x", "Transfer-Encoding: gzip\r\n", b""),
+        _post("/public/x", "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n", b"2\r\n{}\r\n0\r\n\r\n"),
+    ],
+    ids=[
+        "negative-length",
+        "text-length",
+        "conflicting-lengths",
+        "bad-chunk-size",
+        "negative-chunk-size",
+        "short-chunk",
+        "unknown-encoding",
+        "chunked-and-length",
+    ],
+)
+def test_broken_framing_is_400_and_closes_the_connection(stack: LocalStack, request_bytes: bytes) -> None:
+    status, headers, body, closed = _raw(stack, request_bytes)
+    assert (status, json.loads(body)) == (400, {"message": "Bad Request"})
+    assert headers["connection"] == "close"
+    assert closed
+
+
+def test_a_chunked_body_reaches_the_handler_whole(stack: LocalStack) -> None:
+    chunked = b"4\r\nhell\r\n7;ext=1\r\no, chun\r\n3\r\nked\r\n0\r\nX-Trailer: t\r\n\r\n"
+    status, _, body, closed = _raw(stack, _post("/public/x", "Transfer-Encoding: chunked\r\n", chunked))
+    assert status == 200
+    assert json.loads(body)["event"]["body"] == "hello, chunked"
+    assert not closed  # good framing keeps the connection open
 
 
 # -- the clock, concurrency and timeouts ----------------------------------------------------------
