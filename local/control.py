@@ -7,6 +7,8 @@
                                  after the answer sees the new clock, in every instance)
 - GET  /_local/streams/drain     blocks until every stream poller delivered what its stream held
 - GET  /_local/routes            the route table read from template.yaml
+- GET  /_local/resources         moto's endpoint and region, and what each created resource is
+                                 called locally (to point the AWS CLI or a script at them)
 - POST /_local/invoke/<Function> invokes a function with the JSON body as its event
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,12 +46,14 @@ class Control:
         routes: RouteTable,
         streams: StreamPollers,
         clock: LocalClock,
+        resources: Callable[[], dict[str, Any]] = dict,
         drain_timeout: float = 10.0,
     ) -> None:
         self.invoker = invoker
         self.routes = routes
         self.streams = streams
         self.clock = clock
+        self.resources = resources
         self.drain_timeout = drain_timeout
 
     def __call__(self, request: HttpRequest) -> HttpResult:
@@ -64,6 +69,10 @@ class Control:
             return HttpResult.json(200 if drained else 504, {"drained": drained})
         if path == "/_local/routes" and method == "GET":
             return HttpResult.json(200, {"routes": self._routes()})
+        if path == "/_local/resources" and method == "GET":
+            return HttpResult(
+                200, [("content-type", "application/json")], json.dumps(self.resources()).encode()
+            )
         if path.startswith("/_local/invoke/") and method == "POST":
             return self._invoke(path.removeprefix("/_local/invoke/"), request)
         return HttpResult.json(404, {"message": "Not Found"})

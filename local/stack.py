@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from moto.server import ThreadedMotoServer
 
@@ -114,6 +114,19 @@ class LocalStack:
             raise RuntimeError("the local stack is not started")
         return self._moto_endpoint
 
+    def resources(self) -> dict[str, Any]:
+        """GET /_local/resources: where moto is, and each created resource's local name and ARNs."""
+        created = self.registry.physical.values() if self.registry is not None else []
+        return {
+            "endpoint": self._moto_endpoint,
+            "region": self.region,
+            "resources": {
+                resource.logical_id: {"type": resource.type, "ref": resource.ref, **resource.attributes}
+                for resource in created
+                if resource.created
+            },
+        }
+
     def ready_line(self) -> str:
         who = f"admin {self.admin.email}" if self.admin else "no admin seeded"
         return f"Tally local stack ready at {self.base_url} ({who})"
@@ -182,7 +195,7 @@ class LocalStack:
             ]
         )
         authorizer = JwtAuthorizer(JwksCache(self._moto_endpoint))
-        control = Control(invoker, routes, streams, self.clock)
+        control = Control(invoker, routes, streams, self.clock, self.resources)
         self._server.gateway = Gateway(
             routes, invoker, authorizer, control=control, clock=self.clock.now, after_invoke=streams.wake
         )

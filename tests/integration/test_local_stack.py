@@ -717,6 +717,12 @@ def test_stack_creates_what_the_template_declares(stack: LocalStack) -> None:
         "ClockFunction",
         "SlowFunction",
     }
+    resources = requests.get(f"{stack.base_url}/_local/resources", timeout=10).json()
+    assert (resources["endpoint"], resources["region"]) == (stack.moto_endpoint, REGION)
+    items = resources["resources"]["ItemsTable"]
+    assert (items["type"], items["ref"]) == ("AWS::DynamoDB::Table", "tally-local-ItemsTable")
+    assert items["StreamArn"] == table["LatestStreamArn"]
+    assert "EchoFunction" not in resources["resources"]  # only what exists in moto
     routes = requests.get(f"{stack.base_url}/_local/routes", timeout=10).json()["routes"]
     assert {
         "routeKey": "ANY /private/{proxy+}",
