@@ -197,11 +197,6 @@ class InstancePool:
         self._closed = False
         self._cond = threading.Condition()
 
-    @property
-    def size(self) -> int:
-        with self._cond:
-            return self._reserved
-
     def acquire(self) -> FunctionInstance:
         with self._cond:
             while True:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ import requests
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from local import worker
 from local.authorizer import (
     ForbiddenError,
     JwksCache,
@@ -40,10 +42,13 @@ from local.authorizer import (
     flatten_claim,
     flatten_claims,
 )
+from local.errors import InvocationThrottled
 from local.events import HttpRequest, HttpResult, build_http_event, query_parameters
 from local.filters import matches, matches_any
 from local.functions import FunctionSpec, build_functions
+from local.instances import InstancePool
 from local.intrinsics import NO_VALUE, Pseudo, Resolver, TemplateError, UnresolvedError, parameter_values
+from local.invoker import capacity, runtime_environment
 from local.resources import CREATORS, PhysicalResource, ResourceRegistry
 from local.routes import ApiSpec, JwtAuthorizerSpec, Route, RouteTable, build_routes
 from local.stack import LocalStack
@@ -624,6 +629,53 @@ def test_no_filters_pass_everything_and_any_filter_may_pass() -> None:
     assert not matches_any([{"eventName": ["REMOVE"]}], _RECORD)
 
 
+# -- function instances ---------------------------------------------------------------------------
+
+
+def _spec(**overrides: Any) -> FunctionSpec:
+    fields: dict[str, Any] = {
+        "logical_id": "F",
+        "name": "f",
+        "arn": "arn:aws:lambda:eu-west-1:123456789012:function:f",
+        "handler": "m.handler",
+        "code_dir": ROOT,
+        "layer_dirs": (),
+        "environment": {"A": "from-template"},
+    }
+    fields.update(overrides)
+    return FunctionSpec(**fields)
+
+
+def test_instances_per_function_never_exceed_reserved_concurrency() -> None:
+    assert capacity(_spec(), 4) == 4
+    assert capacity(_spec(reserved_concurrency=2), 4) == 2
+    assert capacity(_spec(reserved_concurrency=10), 4) == 4
+    with pytest.raises(InvocationThrottled):
+        InstancePool(_spec(reserved_concurrency=0), {}, capacity(_spec(reserved_concurrency=0), 4)).acquire()
+
+
+def test_the_runtime_environment_layers_lambda_and_template_variables_over_the_base() -> None:
+    environment = runtime_environment(
+        _spec(environment={"A": "from-template", "AWS_REGION": "template-wins"}),
+        {"AWS_DEFAULT_REGION": "eu-west-3", "A": "base", "PATH": "/bin"},
+    )
+    assert environment["A"] == "from-template"
+    assert environment["PATH"] == "/bin"
+    assert environment["AWS_REGION"] == "template-wins"
+    assert environment["AWS_LAMBDA_FUNCTION_NAME"] == "f"
+    assert environment["_HANDLER"] == "m.handler"
+    assert environment["LAMBDA_TASK_ROOT"] == str(ROOT)
+
+
+def test_results_are_marshalled_as_the_python_runtime_does() -> None:
+    def decoded(message: Any) -> Any:
+        return json.loads(worker.encode(message)[4:])
+
+    assert decoded({"result": {"n": Decimal("3"), "x": Decimal("1.5")}}) == {"result": {"n": 3, "x": 1.5}}
+    error = decoded({"result": {"when": object()}})["error"]
+    assert error["errorType"] == "Runtime.MarshalError"
+
+
 # -- a whole LocalStack over the fixture template -----------------------------------------------
 
 ADMIN_EMAIL = "admin@fixture.local"
@@ -716,6 +768,7 @@ def test_stack_creates_what_the_template_declares(stack: LocalStack) -> None:
         "ConsumerFunction",
         "ClockFunction",
         "SlowFunction",
+        "ThrottledFunction",
     }
     resources = requests.get(f"{stack.base_url}/_local/resources", timeout=10).json()
     assert (resources["endpoint"], resources["region"]) == (stack.moto_endpoint, REGION)
@@ -968,6 +1021,11 @@ def test_concurrent_requests_get_no_5xx_and_instances_stay_within_the_caps(stack
     echo = {pid for _, pid in results if pid < 0}
     assert 2 <= len(slow) <= 2  # ReservedConcurrentExecutions: 2 caps SlowFunction below the stack's 3
     assert 1 <= len(echo) <= CONCURRENCY
+
+
+def test_reserved_concurrency_of_zero_throttles_every_request(stack: LocalStack) -> None:
+    answer = requests.get(f"{stack.base_url}/throttled", timeout=10)
+    assert (answer.status_code, answer.json()) == (503, {"message": "Service Unavailable"})
 
 
 def test_a_handler_past_its_timeout_answers_504_and_the_stack_keeps_serving(stack: LocalStack) -> None:
