@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency",
         type=_positive,
-        default=_positive(os.environ.get("TALLY_LOCAL_CONCURRENCY") or "4"),
+        default=os.environ.get("TALLY_LOCAL_CONCURRENCY") or "4",  # a str default goes through `type`
         help="instances (worker processes) per function at most; never above ReservedConcurrentExecutions",
     )
     parser.add_argument(
