@@ -1029,10 +1029,10 @@ def test_reserved_concurrency_of_zero_throttles_every_request(stack: LocalStack)
 
 
 def test_a_handler_past_its_timeout_answers_504_and_the_stack_keeps_serving(stack: LocalStack) -> None:
-    answer = requests.get(f"{stack.base_url}/sleep/20000", timeout=60)  # Timeout: 1
+    answer = requests.get(f"{stack.base_url}/sleep/20000", timeout=60)  # Timeout: 2
     assert answer.status_code == 504
     assert answer.json()["message"] == "Endpoint request timed out"
-    assert "timed out after 1.00 seconds" in answer.json()["localStackError"]
+    assert "timed out after 2.00 seconds" in answer.json()["localStackError"]
     again = requests.get(f"{stack.base_url}/sleep/0", timeout=60)
     assert again.status_code == 200  # a fresh instance replaced the one stopped at the Timeout
 
@@ -1114,7 +1114,7 @@ def test_stream_gives_up_after_maximum_retries_and_records_the_failure(
 def test_a_stream_batch_past_the_timeout_is_a_function_error(stack: LocalStack, output: Output) -> None:
     _drain(stack)
     seen = len(output.batches())
-    _write(stack, {"id": "sleepy", "sleep": 3})  # ConsumerFunction's Timeout is 1 s
+    _write(stack, {"id": "sleepy", "sleep": 4})  # ConsumerFunction's Timeout is 2 s
     _drain(stack)
     eventually(lambda: len(output.batches()) >= seen + 3)
     assert output.batches()[seen:] == [["item#sleepy"]] * 3  # each attempt was stopped at the Timeout
