@@ -1,6 +1,7 @@
-"""Performance figures for Tally (`make bench`): cold start, DynamoDB cost, warm throughput.
+"""Performance figures for Tally (`make bench`): cold start, DynamoDB cost, warm throughput, the
+local stack under load.
 
-Run as `python -m benchmarks [cold|cost|throughput]` from the repository root. Figures only:
+Run as `python -m benchmarks [cold|cost|throughput|local]` from the repository root. Figures only:
 nothing here asserts on timing.
 """
 

@@ -1,4 +1,4 @@
-"""`python -m benchmarks [cold|cost|throughput ...]`: run the benchmarks and print the report.
+"""`python -m benchmarks [cold|cost|throughput|local ...]`: run the benchmarks and print the report.
 
 Figures only: nothing asserts on timing, and the exit status is 0 unless a benchmark itself
 breaks (a request answering an unexpected status, the moto server not starting).
@@ -13,13 +13,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from benchmarks import cold_start, dynamo_cost, throughput
+from benchmarks import cold_start, dynamo_cost, local_load, throughput
 from benchmarks.harness import restart_moto
 
 SECTIONS: dict[str, Callable[[], str]] = {
     "cold": cold_start.run,
     "cost": dynamo_cost.run,
     "throughput": throughput.run,
+    "local": local_load.run,
 }
 
 

@@ -2,8 +2,10 @@
 
 The moto server runs in a process of its own (not the in-process ThreadedMotoServer the tests
 use), so the code under test and DynamoDB's stand-in do not share one GIL: on a 2-core machine
-the handler and "DynamoDB" each get a core, closer to a real network dependency. The stack
-itself is tests.support.stack.moto_stack, pointed at that server.
+the handler and "DynamoDB" each get a core, closer to a real network dependency. It is
+`python -m local.moto_server`, moto with the local stack's DynamoDB fixes (local.moto_dynamodb),
+so the benchmarks, the tests and `make dev` see the same DynamoDB. The stack itself is
+tests.support.stack.moto_stack, pointed at that server.
 """
 
 from __future__ import annotations
@@ -12,17 +14,21 @@ import atexit
 import json
 import math
 import os
+import random
 import socket
 import statistics
 import subprocess
 import sys
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, get_args
 from unittest import mock
 
 import requests
@@ -30,6 +36,8 @@ import requests
 import tests.support.stack as stack_module
 from benchmarks import ROOT
 from tally.storage import clients, keys
+from tally.tracking.domain import EventKind, TrackedEvent
+from tally.tracking.models import ClickSource, ViewSource
 from tests.support.events import FakeContext, http_event, tenant_claims
 from tests.support.stack import Stack, moto_stack
 
@@ -56,10 +64,10 @@ _servers: list[subprocess.Popen[bytes]] = []
 
 @lru_cache(maxsize=1)
 def moto_endpoint() -> str:
-    """Start `python -m moto.server` (once, until restart_moto); stopped when the run exits."""
+    """Start `python -m local.moto_server` (once, until restart_moto); stopped when the run exits."""
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=ROOT,
@@ -117,10 +125,9 @@ def bench_stack(accounts: Iterable[str] = (ACCOUNT,)) -> Iterator[Stack]:
 def patient_clients(read_timeout: float = 300) -> Iterator[None]:
     """The functions' clients, created meanwhile, wait longer than their 5 s read timeout.
 
-    moto deep-copies the whole table for every item of a TransactWriteItems (its rollback
-    copy), so a 100-item counter transaction over a few hundred items takes seconds. With a 5 s
-    timeout botocore would resend it and the counts would show moto's slowness, not the code's.
-    Only the timeout changes; retries, endpoints and everything else stay as deployed.
+    On a shared 2-core machine moto can stall past 5 s now and then (a 100-item counter
+    transaction behind a GC pause); botocore would resend, and the counts would show the
+    machine, not the code. Only the timeout changes; retries, endpoints and all else as deployed.
     """
     from botocore.config import Config
 
@@ -141,6 +148,58 @@ def plain_client(max_pool_connections: int = 10) -> DynamoDBClient:
     return boto3.client(
         "dynamodb", region_name=stack_module.REGION, config=Config(max_pool_connections=max_pool_connections)
     )
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+SPREAD_DAYS = 60
+SPONSORSHIPS = ("sp_gold", "sp_silver", "sp_bronze")
+
+
+def tracked_events(account_id: str, count: int, seed: int, *, counted: bool = True) -> list[TrackedEvent]:
+    """Clicks and views as the tracking service stores them, spread over the last 60 days, a
+    fifth of them sponsored (uncounted ones, as duplicates, are dropped by the stream's filter)."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    click_sources: tuple[str, ...] = get_args(ClickSource)
+    view_sources: tuple[str, ...] = get_args(ViewSource)
+    events = []
+    for index in range(count):
+        kind: EventKind = "click" if rng.random() < 0.3 else "view"
+        occurred = now - timedelta(seconds=rng.randrange(SPREAD_DAYS * 86_400))
+        events.append(
+            TrackedEvent(
+                id=f"evt_{uuid.UUID(int=rng.getrandbits(128)).hex}",
+                account_id=account_id,
+                type=kind,
+                source=rng.choice(click_sources if kind == "click" else view_sources),
+                occurred_at=occurred,
+                expires_at=int((occurred + timedelta(days=90)).timestamp()),
+                counted=counted,
+                reason=None if counted else "duplicate",
+                page_type="listing",
+                page_url=f"/pros/{index % 500}",
+                position=rng.randrange(20),
+                sponsorship_id=rng.choice(SPONSORSHIPS) if rng.random() < 0.2 else None,
+                user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+                ip_prefix=f"203.0.{rng.randrange(256)}.0",
+            )
+        )
+    return events
+
+
+def batch_write(client: DynamoDBClient, table_name: str, items: Sequence[dict[str, Any]]) -> None:
+    """BatchWriteItem in chunks of 25 from 4 threads, retrying what moto leaves unprocessed."""
+
+    def write(chunk: Sequence[dict[str, Any]]) -> None:
+        request: dict[str, Any] = {table_name: [{"PutRequest": {"Item": item}} for item in chunk]}
+        while request:
+            answer = client.batch_write_item(RequestItems=request)
+            request = dict(answer.get("UnprocessedItems") or {})
+
+    chunks = [items[start : start + 25] for start in range(0, len(items), 25)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(write, chunks))
 
 
 # --- the functions, in-process ---------------------------------------------------------------

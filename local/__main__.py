@@ -1,8 +1,9 @@
 """`python -m local` (`make dev`): run the local stack until Ctrl-C or SIGTERM.
 
 Settings: PORT (3000), AWS_DEFAULT_REGION (eu-west-1), TALLY_ADMIN_EMAIL and
-TALLY_ADMIN_PASSWORD (the seeded platform admin); `--parameter Name=Value` overrides a template
-parameter. Prints one line, "Tally local stack ready at <url> (admin <email>)", once it serves.
+TALLY_ADMIN_PASSWORD (the seeded platform admin), TALLY_LOCAL_CONCURRENCY (instances per
+function, 4); `--parameter Name=Value` overrides a template parameter. Prints one line,
+"Tally local stack ready at <url> (admin <email>)", once it serves.
 """
 
 from __future__ import annotations
@@ -29,12 +30,28 @@ def _parameter(text: str) -> tuple[str, str]:
     return name, value
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     parser.add_argument("--template", type=Path, default=ROOT / "template.yaml")
     parser.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1")
+    parser.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=os.environ.get("TALLY_LOCAL_CONCURRENCY") or "4",  # a str default goes through `type`
+        help="instances (worker processes) per function at most; never above ReservedConcurrentExecutions",
+    )
     parser.add_argument(
         "--parameter",
         type=_parameter,
@@ -72,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         template=args.template,
         region=args.region,
         parameters=dict(args.parameter),
+        concurrency=args.concurrency,
         admin_email=os.environ.get("TALLY_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL,
         admin_password=os.environ.get("TALLY_ADMIN_PASSWORD") or DEFAULT_ADMIN_PASSWORD,
     )

@@ -3,40 +3,31 @@
 - GET  /_local/health            200 {"ok": true}
 - GET  /_local/clock             {"now": iso8601} as handlers see it
 - POST /_local/clock             {"now": "2026-11-01T12:00:00Z"} runs time on from that instant;
-                                 {"now": null} returns to the system clock
+                                 {"now": null} returns to the system clock (every invocation
+                                 after the answer sees the new clock, in every instance)
 - GET  /_local/streams/drain     blocks until every stream poller delivered what its stream held
 - GET  /_local/routes            the route table read from template.yaml
+- GET  /_local/resources         moto's endpoint and region, and what each created resource is
+                                 called locally (to point the AWS CLI or a script at them)
 - POST /_local/invoke/<Function> invokes a function with the JSON body as its event
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-from datetime import UTC, datetime, timedelta
-from types import ModuleType
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from local.clock import LocalClock
+from local.errors import InvocationError
 from local.events import HttpRequest, HttpResult
-from local.invoker import InvocationError, Invoker
+from local.invoker import Invoker
 from local.routes import RouteTable
 from local.streams import StreamPollers
 
 log = logging.getLogger("local.control")
-
-
-def _clock_module() -> ModuleType:
-    """The common layer's clock: the very module the handlers import (layers are on sys.path)."""
-    return importlib.import_module("tally.clock")
-
-
-def current_time() -> datetime:
-    try:
-        now = _clock_module().now()
-    except ImportError:
-        return datetime.now(UTC)
-    return now if isinstance(now, datetime) else datetime.now(UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -50,11 +41,19 @@ def parse_instant(text: str) -> datetime:
 
 class Control:
     def __init__(
-        self, invoker: Invoker, routes: RouteTable, streams: StreamPollers, drain_timeout: float = 10.0
+        self,
+        invoker: Invoker,
+        routes: RouteTable,
+        streams: StreamPollers,
+        clock: LocalClock,
+        resources: Callable[[], dict[str, Any]] = dict,
+        drain_timeout: float = 10.0,
     ) -> None:
         self.invoker = invoker
         self.routes = routes
         self.streams = streams
+        self.clock = clock
+        self.resources = resources
         self.drain_timeout = drain_timeout
 
     def __call__(self, request: HttpRequest) -> HttpResult:
@@ -62,7 +61,7 @@ class Control:
         if path == "/_local/health" and method == "GET":
             return HttpResult.json(200, {"ok": True})
         if path == "/_local/clock" and method == "GET":
-            return HttpResult.json(200, {"now": _iso(current_time())})
+            return HttpResult.json(200, {"now": _iso(self.clock.now())})
         if path == "/_local/clock" and method == "POST":
             return self._set_clock(request)
         if path == "/_local/streams/drain" and method in {"GET", "POST"}:
@@ -70,6 +69,10 @@ class Control:
             return HttpResult.json(200 if drained else 504, {"drained": drained})
         if path == "/_local/routes" and method == "GET":
             return HttpResult.json(200, {"routes": self._routes()})
+        if path == "/_local/resources" and method == "GET":
+            return HttpResult(
+                200, [("content-type", "application/json")], json.dumps(self.resources()).encode()
+            )
         if path.startswith("/_local/invoke/") and method == "POST":
             return self._invoke(path.removeprefix("/_local/invoke/"), request)
         return HttpResult.json(404, {"message": "Not Found"})
@@ -81,22 +84,17 @@ class Control:
             return HttpResult.json(400, {"message": 'The body must be JSON: {"now": iso8601 | null}'})
         if not isinstance(payload, dict) or "now" not in payload:
             return HttpResult.json(400, {"message": 'Expected {"now": iso8601 | null}'})
-        try:
-            clock = _clock_module()
-        except ImportError as exc:
-            return HttpResult.json(503, {"message": f"the common layer's clock is not importable: {exc}"})
         if payload["now"] is None:
-            clock.set_clock(None)
+            self.clock.set(None)
             log.info("clock: back to the system clock")
         else:
             try:
                 target = parse_instant(str(payload["now"]))
             except ValueError:
                 return HttpResult.json(400, {"message": f"Not an ISO-8601 instant: {payload['now']!r}"})
-            offset: timedelta = target - datetime.now(UTC)
-            clock.set_clock(clock.OffsetClock(offset))
+            offset = self.clock.set(target)
             log.info("clock: now %s (offset %s)", _iso(target), offset)
-        return HttpResult.json(200, {"now": _iso(current_time())})
+        return HttpResult.json(200, {"now": _iso(self.clock.now())})
 
     def _routes(self) -> list[dict[str, Any]]:
         return [
@@ -117,10 +115,10 @@ class Control:
             return HttpResult.json(400, {"message": "The body must be the JSON event"})
         try:
             result = self.invoker.invoke(function, event)
-        except InvocationError as exc:
+        except InvocationError as exc:  # as Lambda's Invoke answers a function error
             return HttpResult.json(
                 200,
-                {"errorMessage": exc.message, "errorType": "Unhandled"},
+                {"errorMessage": exc.message, "errorType": exc.error_type},
                 [("x-amz-function-error", "Unhandled")],
             )
         return HttpResult(

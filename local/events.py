@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from local.authorizer import Authorization
 from local.intrinsics import ACCOUNT_ID
@@ -34,7 +34,18 @@ class HttpRequest:
 
     @property
     def raw_path(self) -> str:
+        """The path exactly as sent."""
         return self.target.split("?", 1)[0] or "/"
+
+    @property
+    def path(self) -> str:
+        """The path as API Gateway's HTTP API passes it on: percent-decoded once, before routing.
+
+        Routes match it (so `%2F` is a separator, as in AWS), and it is the event's `rawPath`,
+        `requestContext.http.path` and the source of `pathParameters`: handlers that route on
+        rawPath (Powertools does) see the same values as pathParameters. The query string stays raw.
+        """
+        return unquote(self.raw_path)
 
     @property
     def raw_query(self) -> str:
@@ -124,7 +135,7 @@ def build_http_event(
         "domainPrefix": domain_name.split(".", 1)[0].split(":", 1)[0],
         "http": {
             "method": request.method.upper(),
-            "path": request.raw_path,
+            "path": request.path,
             "protocol": request.protocol,
             "sourceIp": request.source_ip,
             "userAgent": headers.get("user-agent", ""),
@@ -142,7 +153,7 @@ def build_http_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
-        "rawPath": request.raw_path,
+        "rawPath": request.path,
         "rawQueryString": request.raw_query,
     }
     cookies = cookies_of(request)

@@ -1,8 +1,9 @@
 """The template's functions as the local stack runs them: code, layers, environment, sources.
 
 Everything comes from the AWS::Serverless::Function resources (with Globals applied): the
-handler string and CodeUri say what to import, the layers' ContentUri go on sys.path, and
-Environment.Variables is the environment each invocation sees.
+handler string and CodeUri say what to import, the layers' ContentUri go on the worker's
+sys.path, Environment.Variables is the environment its instances run with, and
+ReservedConcurrentExecutions caps how many run at once.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class FunctionSpec:
     # LoggingConfig: Lambda tells the runtime through AWS_LAMBDA_LOG_FORMAT/AWS_LAMBDA_LOG_LEVEL.
     log_format: str = "Text"
     application_log_level: str | None = None
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions: caps its instances
 
     @property
     def module_name(self) -> str:
@@ -93,6 +95,10 @@ def env_text(value: Any) -> str:
 
 def _as_int(value: Any, default: int) -> int:
     return default if value is None else int(value)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _ref_target(value: Any) -> str | None:
@@ -183,6 +189,7 @@ def _build_function(
         stream_sources=tuple(streams),
         log_format=str(logging_config.get("LogFormat") or "Text"),
         application_log_level=str(level) if (level := logging_config.get("ApplicationLogLevel")) else None,
+        reserved_concurrency=_optional_int(resolver.resolve(props.get("ReservedConcurrentExecutions"))),
     )
 
 

@@ -1,12 +1,16 @@
 """The HTTP API emulation: route, authorise, build the v2 event, invoke, answer.
 
 `Gateway.handle` is the whole request path and takes a plain `HttpRequest`, so tests can drive
-it without a socket; `GatewayServer` is the stdlib threading server that feeds it.
+it without a socket; `GatewayServer` is the stdlib threading server that feeds it, one thread
+per connection, so requests are served concurrently. A request whose framing is broken (a
+Content-Length that is not a number, a bad chunk) gets 400 and the connection is closed, as API
+Gateway does; a function that runs past its Timeout answers 504 at the Timeout.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,14 +19,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from local.authorizer import Authorization, ForbiddenError, JwtAuthorizer, UnauthorizedError
+from local.errors import InvocationError, InvocationThrottled, InvocationTimeout
 from local.events import HttpRequest, HttpResult, build_http_event, new_request_id
-from local.invoker import InvocationError, Invoker
+from local.invoker import Invoker
 from local.routes import CorsConfig, Route, RouteTable
 
 log = logging.getLogger("local.gateway")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+MAX_LINE_BYTES = 8192  # a chunk-size or trailer line longer than this is not one
+IDLE_TIMEOUT_S = 60  # a connection silent this long (between or inside requests) is closed
 CONTROL_PREFIX = "/_local/"
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 ControlHandler = Callable[[HttpRequest], HttpResult]
 
@@ -70,7 +78,7 @@ class Gateway:
             return preflight, ""
         if len(request.body) > MAX_BODY_BYTES:
             return HttpResult.json(413, {"message": "Request Entity Too Large"}), ""
-        found = self.routes.match(request.method, request.raw_path)
+        found = self.routes.match(request.method, request.path)
         if found is None:
             return not_found(), ""
         route, path_parameters = found
@@ -98,6 +106,13 @@ class Gateway:
     def _invoke(self, route: Route, event: dict[str, Any], request_id: str) -> HttpResult:
         try:
             response = self.invoker.invoke(route.function, event)
+        except InvocationTimeout as exc:
+            self._after_invoke()
+            return HttpResult.json(
+                504, {"message": "Endpoint request timed out", "localStackError": exc.message}
+            )
+        except InvocationThrottled:
+            return HttpResult.json(503, {"message": "Service Unavailable"})
         except InvocationError as exc:
             self._after_invoke()
             body: dict[str, Any] = {"message": "Internal Server Error"}
@@ -123,7 +138,7 @@ class Gateway:
         requested_method = request.header("access-control-request-method")
         if request.method.upper() != "OPTIONS" or not origin or not requested_method:
             return None
-        cors = self.routes.cors_for(request.raw_path)
+        cors = self.routes.cors_for(request.path)
         if cors is None:
             return None
         result = HttpResult(204)
@@ -152,7 +167,7 @@ class Gateway:
         origin = request.header("origin")
         if not origin or result.header("access-control-allow-origin") is not None:
             return
-        cors: CorsConfig | None = self.routes.cors_for(request.raw_path)
+        cors: CorsConfig | None = self.routes.cors_for(request.path)
         if cors is None or not cors.origin_allowed(origin):
             return
         result.headers.append(("access-control-allow-origin", cors.allow_origin_value(origin)))
@@ -162,38 +177,92 @@ class Gateway:
             result.headers.append(("access-control-allow-credentials", "true"))
 
 
+class BadRequestError(Exception):
+    """The request's framing is broken: answered 400, and the connection closed."""
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     server: GatewayServer
     protocol_version = "HTTP/1.1"
     server_version = "TallyLocal"
     sys_version = ""
+    timeout = IDLE_TIMEOUT_S  # a stalled client costs a thread for this long at most
+
+    def _content_length(self) -> int:
+        values = {
+            value.strip()
+            for header in self.headers.get_all("Content-Length") or []
+            for value in header.split(",")
+        }
+        if not values:
+            return 0
+        if len(values) > 1:
+            raise BadRequestError("conflicting Content-Length values")
+        (text,) = values
+        if not (text.isascii() and text.isdigit()):
+            raise BadRequestError(f"Content-Length {text!r} is not a number")
+        return int(text)
+
+    def _line(self) -> bytes:
+        line = self.rfile.readline(MAX_LINE_BYTES + 1)
+        if not line.endswith(b"\n"):
+            raise BadRequestError("the chunked body ends early or has an over-long line")
+        return line
+
+    def _read_chunked(self) -> bytes | None:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size_text = self._line().split(b";", 1)[0].strip()
+            if not size_text or not set(size_text) <= _HEX_DIGITS:
+                raise BadRequestError(f"bad chunk size {size_text[:20]!r}")
+            size = int(size_text, 16)
+            if size == 0:
+                while self._line() not in (b"\r\n", b"\n"):  # trailers, then the blank line
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                return None
+            data = self.rfile.read(size)
+            if len(data) < size or self._line() not in (b"\r\n", b"\n"):
+                raise BadRequestError("a chunk is shorter than its size")
+            chunks.append(data)
 
     def _read_body(self) -> bytes | None:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_BODY_BYTES:
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
+        """The body (None: too large); BadRequestError when its framing is broken."""
+        encodings = [
+            part.strip().lower()
+            for header in self.headers.get_all("Transfer-Encoding") or []
+            for part in header.split(",")
+            if part.strip()
+        ]
+        if encodings:
+            if encodings[-1] != "chunked":
+                raise BadRequestError(f"unsupported Transfer-Encoding {', '.join(encodings)}")
+            if self.headers.get("Content-Length") is not None:  # both: a smuggling attempt or a bug
+                raise BadRequestError("both Transfer-Encoding and Content-Length")
+            return self._read_chunked()
+        length = self._content_length()
         if length > MAX_BODY_BYTES:
             return None
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise BadRequestError("the body is shorter than its Content-Length")
+        return body
 
     def _serve(self) -> None:
         started = time.monotonic()
-        body = self._read_body()
-        if body is None:
-            self._write(HttpResult.json(413, {"message": "Request Entity Too Large"}))
+        try:
+            body = self._read_body()
+        except BadRequestError as exc:
+            log.info("%s %s 400: %s", self.command, self.path, exc)
             self.close_connection = True
+            self._write(HttpResult.json(400, {"message": "Bad Request"}))
+            return
+        if body is None:
+            self.close_connection = True
+            self._write(HttpResult.json(413, {"message": "Request Entity Too Large"}))
             return
         request = HttpRequest(
             method=self.command,
@@ -225,6 +294,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if "content-type" not in names and result.body:
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(result.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD" and result.body:
             self.wfile.write(result.body)
@@ -250,6 +321,13 @@ def _known(status: int) -> bool:
 class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the listen backlog: 50 clients connecting at once are all accepted
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request is no error of ours; anything else is logged."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        log.exception("the local gateway failed serving %s", client_address)
 
     def __init__(self, host: str, port: int, gateway: Gateway | None = None) -> None:
         super().__init__((host, port), _RequestHandler)

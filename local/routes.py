@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 from local.functions import IMPLICIT_HTTP_API, FunctionSpec, HttpEvent
 from local.intrinsics import Resolver
@@ -74,15 +73,15 @@ class Route:
     def segments(self) -> list[str]:
         return self.path.strip("/").split("/") if self.path.strip("/") else []
 
-    def match(self, method: str, raw_path: str) -> dict[str, str] | None:
-        """Path parameters if this route answers `method raw_path`, else None."""
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters if this route answers `method path` (already percent-decoded), else None."""
         if self.method not in {"ANY", method.upper()}:
             return None
         if self.path == "$default":
             return {}
         wanted = self.segments
-        given = raw_path.strip("/").split("/") if raw_path.strip("/") else []
-        if raw_path.endswith("/") and len(raw_path) > 1 and not self.path.endswith("/"):
+        given = path.strip("/").split("/") if path.strip("/") else []
+        if path.endswith("/") and len(path) > 1 and not self.path.endswith("/"):
             return None
         params: dict[str, str] = {}
         for index, part in enumerate(wanted):
@@ -90,14 +89,14 @@ class Route:
                 rest = given[index:]
                 if not rest or not all(rest):
                     return None
-                params[part[1:-2]] = unquote("/".join(rest))
+                params[part[1:-2]] = "/".join(rest)
                 return params
             if index >= len(given):
                 return None
             if part.startswith("{") and part.endswith("}"):
                 if not given[index]:
                     return None
-                params[part[1:-1]] = unquote(given[index])
+                params[part[1:-1]] = given[index]
             elif part != given[index]:
                 return None
         return params if len(given) == len(wanted) else None
@@ -131,18 +130,18 @@ class RouteTable:
             seen.setdefault(route.api.logical_id, route.api)
         return list(seen.values())
 
-    def match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
-            params = route.match(method, raw_path)
+            params = route.match(method, path)
             if params is not None:
                 return route, params
         return None
 
-    def cors_for(self, raw_path: str) -> CorsConfig | None:
+    def cors_for(self, path: str) -> CorsConfig | None:
         """The CORS configuration that applies: the API of a route with this path, else the only API."""
         for route in self.routes:
             probe = route.method if route.method != "ANY" else "GET"
-            if route.match(probe, raw_path) is not None and route.api.cors is not None:
+            if route.match(probe, path) is not None and route.api.cors is not None:
                 return route.api.cors
         configured = [api.cors for api in self.apis if api.cors is not None]
         return configured[0] if len(configured) == 1 else None

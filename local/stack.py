@@ -3,29 +3,32 @@
     with LocalStack(port=0, template=Path("template.yaml")) as stack:
         requests.get(f"{stack.base_url}/_local/health")
 
-Starting it points this process at moto (AWS_ENDPOINT_URL, fake credentials, region) before
-any handler is imported; stopping it shuts everything down and restores the environment.
+Starting it points this process at moto (AWS_ENDPOINT_URL, fake credentials, region), which
+every function instance (a worker process, see local.invoker) inherits; stopping it shuts
+everything down, workers included, and restores the environment.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from moto.server import ThreadedMotoServer
 
 from local.authorizer import JwksCache, JwtAuthorizer
-from local.control import Control, current_time
+from local.clock import LocalClock
+from local.control import Control
 from local.functions import FunctionSpec, build_functions
 from local.gateway import Gateway, GatewayServer
+from local.instances import OutputSink, print_output
 from local.intrinsics import Pseudo, Resolver, parameter_values
-from local.invoker import Invoker, reset_process_caches
+from local.invoker import DEFAULT_CONCURRENCY, Invoker
+from local.moto_dynamodb import install as install_moto_fixes
 from local.resources import ResourceRegistry
 from local.routes import RouteTable, build_routes
 from local.seed import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, SeededAdmin, seed_admin
@@ -67,6 +70,8 @@ class LocalStack:
         admin_password: str = DEFAULT_ADMIN_PASSWORD,
         seed: bool = True,
         stream_interval: float = 0.1,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        output: OutputSink = print_output,
     ) -> None:
         self.port = port
         self.host = host
@@ -77,6 +82,9 @@ class LocalStack:
         self.admin_password = admin_password
         self.seed = seed
         self.stream_interval = stream_interval
+        self.concurrency = concurrency  # instances per function at most (see local.invoker)
+        self.output = output  # where the functions' stdout/stderr lines go
+        self.clock = LocalClock()
 
         self.template: Template | None = None
         self.registry: ResourceRegistry | None = None
@@ -106,6 +114,19 @@ class LocalStack:
             raise RuntimeError("the local stack is not started")
         return self._moto_endpoint
 
+    def resources(self) -> dict[str, Any]:
+        """GET /_local/resources: where moto is, and each created resource's local name and ARNs."""
+        created = self.registry.physical.values() if self.registry is not None else []
+        return {
+            "endpoint": self._moto_endpoint,
+            "region": self.region,
+            "resources": {
+                resource.logical_id: {"type": resource.type, "ref": resource.ref, **resource.attributes}
+                for resource in created
+                if resource.created
+            },
+        }
+
     def ready_line(self) -> str:
         who = f"admin {self.admin.email}" if self.admin else "no admin seeded"
         return f"Tally local stack ready at {self.base_url} ({who})"
@@ -131,6 +152,7 @@ class LocalStack:
         return self
 
     def _start_moto(self) -> None:
+        install_moto_fixes()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -157,11 +179,13 @@ class LocalStack:
         registry.create_all(resolver)
         specs = build_functions(template, resolver, registry)
         self.functions = {spec.logical_id: spec for spec in specs}
-        for spec in specs:  # the layers on sys.path, so the stack shares the handlers' clock module
-            for path in (*map(str, spec.layer_dirs), str(spec.code_dir)):
-                if path not in sys.path:
-                    sys.path.insert(0, path)
-        invoker = self.invoker = Invoker(self.functions, dict(os.environ))
+        invoker = self.invoker = Invoker(
+            self.functions,
+            dict(os.environ),
+            concurrency=self.concurrency,
+            clock=self.clock,
+            output=self.output,
+        )
         routes = self.routes = build_routes(specs, template, resolver, registry)
         streams = self.streams = StreamPollers(
             [
@@ -171,9 +195,9 @@ class LocalStack:
             ]
         )
         authorizer = JwtAuthorizer(JwksCache(self._moto_endpoint))
-        control = Control(invoker, routes, streams)
+        control = Control(invoker, routes, streams, self.clock, self.resources)
         self._server.gateway = Gateway(
-            routes, invoker, authorizer, control=control, clock=current_time, after_invoke=streams.wake
+            routes, invoker, authorizer, control=control, clock=self.clock.now, after_invoke=streams.wake
         )
         if self.seed:
             self.admin = seed_admin(template, resolver, registry, self.admin_email, self.admin_password)
@@ -183,8 +207,10 @@ class LocalStack:
         )
         self._server_thread.start()
         log.info(
-            "%d function(s), %d route(s), %d stream poller(s); moto at %s",
+            "%d function(s) (up to %d instance(s) each, started on demand), %d route(s),"
+            " %d stream poller(s); moto at %s",
             len(self.functions),
+            self.concurrency,
             len(routes.routes),
             len(streams.pollers),
             self._moto_endpoint,
@@ -198,6 +224,8 @@ class LocalStack:
             self._server.server_close()
             self._server = None
             self._server_thread = None
+        if self.invoker is not None:  # first: an invocation in flight fails at once, freeing its caller
+            self.invoker.close()
         if self.streams is not None:
             self.streams.stop()
             self.streams = None
@@ -207,10 +235,6 @@ class LocalStack:
             except Exception as exc:  # a half-started moto must not hide the original error
                 log.debug("stopping moto: %s", exc)
             self._moto = None
-        clock = sys.modules.get("tally.clock")
-        if clock is not None and hasattr(clock, "set_clock"):
-            clock.set_clock(None)
-        reset_process_caches(clients=True)
         if self._saved_environment is not None:
             os.environ.clear()
             os.environ.update(self._saved_environment)

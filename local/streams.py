@@ -2,12 +2,15 @@
 
 Each poller reads the table's stream from moto (TRIM_HORIZON or LATEST at start, then
 get_records about every 100 ms, less often while quiet, at once when woken after a handler
-ran), shapes records as Lambda delivers them, drops those the
-FilterCriteria reject, and invokes the function with up to BatchSize records. With
-ReportBatchItemFailures, a response listing failures makes the poller re-deliver from the
-lowest failed sequence number; a raised exception fails the whole batch (halved first when
-BisectBatchOnFunctionError is set). After MaximumRetryAttempts the records are given up, logged,
-and described to the OnFailure queue when one is configured, as Lambda does.
+ran), shapes records as Lambda delivers them, drops those the FilterCriteria reject, and
+invokes the function with up to BatchSize records, one batch at a time (ParallelizationFactor
+1), while HTTP requests run concurrently: the stream only ever holds committed writes, because
+a transaction checks all its conditions before writing (local.moto_dynamodb) and every
+DynamoDB request runs under moto's lock. With ReportBatchItemFailures, a response listing
+failures makes the poller re-deliver from the lowest failed sequence number; a raised exception
+or a timeout fails the whole batch (halved first when BisectBatchOnFunctionError is set). After
+MaximumRetryAttempts the records are given up, logged, and described to the OnFailure queue
+when one is configured, as Lambda does.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
+from local.errors import InvocationError
 from local.filters import matches_any
 from local.functions import StreamSource
-from local.invoker import InvocationError, Invoker
+from local.invoker import Invoker
 
 log = logging.getLogger("local.streams")
 
@@ -84,6 +89,7 @@ class StreamPoller:
         self.name = f"{source.function}.{source.event_name}"
         self._client: Any = None
         self._positions: dict[str, str | None] = {}  # shard id -> last sequence number read
+        self._iterators: dict[str, str | None] = {}  # shard id -> the NextShardIterator to read
         self._buffer: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -141,23 +147,29 @@ class StreamPoller:
                 while self._read_shard(shard_id):
                     pass
 
-    def _read_shard(self, shard_id: str) -> list[dict[str, Any]]:
-        """The records after the last one read, from a fresh iterator.
-
-        A fresh iterator every time, not NextShardIterator: moto rolls a failed transaction
-        back by swapping in a copy of the table, and iterators taken earlier keep reading the
-        discarded copy's stream and never see another record.
-        """
+    def _fresh_iterator(self, shard_id: str) -> str:
+        """An iterator just after the last record read (or at the start of the shard)."""
         last = self._positions.get(shard_id)
         kwargs: dict[str, Any] = {"StreamArn": self.source.stream_arn, "ShardId": shard_id}
         if last is None:
             kwargs["ShardIteratorType"] = "TRIM_HORIZON"
         else:
             kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=last)
-        iterator = self._client.get_shard_iterator(**kwargs)["ShardIterator"]
+        return str(self._client.get_shard_iterator(**kwargs)["ShardIterator"])
+
+    def _read_shard(self, shard_id: str) -> list[dict[str, Any]]:
+        """The records after the last one read, through NextShardIterator as Lambda reads them;
+        an expired (or missing) iterator is replaced by a fresh one at the same position."""
+        iterator = self._iterators.get(shard_id) or self._fresh_iterator(shard_id)
+        try:
+            page = self._client.get_records(ShardIterator=iterator, Limit=1000)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
+                raise
+            page = self._client.get_records(ShardIterator=self._fresh_iterator(shard_id), Limit=1000)
+        self._iterators[shard_id] = page.get("NextShardIterator")
         records = [
-            to_lambda_record(raw, self.source.stream_arn, self.region)
-            for raw in self._client.get_records(ShardIterator=iterator, Limit=1000).get("Records", [])
+            to_lambda_record(raw, self.source.stream_arn, self.region) for raw in page.get("Records", [])
         ]
         if records:
             self._positions[shard_id] = str(records[-1]["dynamodb"]["SequenceNumber"])
@@ -184,10 +196,7 @@ class StreamPoller:
             try:
                 if cycles % 50 == 49:
                     self._discover_shards("TRIM_HORIZON")
-                # Read while no handler runs: moto rolls a failed transaction back after its
-                # records reached the stream, and a read in between would see phantom records.
-                with self.invoker.lock:
-                    fetched = self._fetch()
+                fetched = self._fetch()
             except Exception as exc:
                 healthy = False
                 if self._stop.is_set():

@@ -6,23 +6,33 @@ matcher; then a whole `LocalStack` over a small fixture template (gateway, auth,
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
+import os
+import signal
+import socket
+import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import jwt
+import psutil
 import pytest
 import requests
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from local import worker
 from local.authorizer import (
     ForbiddenError,
     JwksCache,
@@ -32,15 +42,17 @@ from local.authorizer import (
     flatten_claim,
     flatten_claims,
 )
+from local.errors import InvocationThrottled
 from local.events import HttpRequest, HttpResult, build_http_event, query_parameters
 from local.filters import matches, matches_any
 from local.functions import FunctionSpec, build_functions
+from local.instances import InstancePool
 from local.intrinsics import NO_VALUE, Pseudo, Resolver, TemplateError, UnresolvedError, parameter_values
+from local.invoker import capacity, runtime_environment
 from local.resources import CREATORS, PhysicalResource, ResourceRegistry
 from local.routes import ApiSpec, JwtAuthorizerSpec, Route, RouteTable, build_routes
 from local.stack import LocalStack
 from local.template import Template, load_template, load_yaml, merge_globals, parse_template
-from tally import clock
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "local_stack" / "template.yaml"
@@ -311,7 +323,7 @@ def test_most_specific_route_wins() -> None:
     assert target("GET", "/items/42") == ("Param", {"id": "42"})
     assert target("POST", "/items/42") == ("AnyParam", {"id": "42"})
     assert target("GET", "/a/b/c") == ("Greedy", {"proxy": "a/b/c"})
-    assert target("GET", "/items/a%20b") == ("Param", {"id": "a b"})
+    assert target("GET", "/items/a b") == ("Param", {"id": "a b"})  # the gateway decodes the path first
     assert target("GET", "/") == ("Default", {})
 
 
@@ -617,14 +629,95 @@ def test_no_filters_pass_everything_and_any_filter_may_pass() -> None:
     assert not matches_any([{"eventName": ["REMOVE"]}], _RECORD)
 
 
+# -- function instances ---------------------------------------------------------------------------
+
+
+def _spec(**overrides: Any) -> FunctionSpec:
+    fields: dict[str, Any] = {
+        "logical_id": "F",
+        "name": "f",
+        "arn": "arn:aws:lambda:eu-west-1:123456789012:function:f",
+        "handler": "m.handler",
+        "code_dir": ROOT,
+        "layer_dirs": (),
+        "environment": {"A": "from-template"},
+    }
+    fields.update(overrides)
+    return FunctionSpec(**fields)
+
+
+def test_instances_per_function_never_exceed_reserved_concurrency() -> None:
+    assert capacity(_spec(), 4) == 4
+    assert capacity(_spec(reserved_concurrency=2), 4) == 2
+    assert capacity(_spec(reserved_concurrency=10), 4) == 4
+    with pytest.raises(InvocationThrottled):
+        InstancePool(_spec(reserved_concurrency=0), {}, capacity(_spec(reserved_concurrency=0), 4)).acquire()
+
+
+def test_the_runtime_environment_layers_lambda_and_template_variables_over_the_base() -> None:
+    environment = runtime_environment(
+        _spec(environment={"A": "from-template", "AWS_REGION": "template-wins"}),
+        {"AWS_DEFAULT_REGION": "eu-west-3", "A": "base", "PATH": "/bin"},
+    )
+    assert environment["A"] == "from-template"
+    assert environment["PATH"] == "/bin"
+    assert environment["AWS_REGION"] == "template-wins"
+    assert environment["AWS_LAMBDA_FUNCTION_NAME"] == "f"
+    assert environment["_HANDLER"] == "m.handler"
+    assert environment["LAMBDA_TASK_ROOT"] == str(ROOT)
+
+
+def test_results_are_marshalled_as_the_python_runtime_does() -> None:
+    def decoded(message: Any) -> Any:
+        return json.loads(worker.encode(message)[4:])
+
+    assert decoded({"result": {"n": Decimal("3"), "x": Decimal("1.5")}}) == {"result": {"n": 3, "x": 1.5}}
+    error = decoded({"result": {"when": object()}})["error"]
+    assert error["errorType"] == "Runtime.MarshalError"
+
+
 # -- a whole LocalStack over the fixture template -----------------------------------------------
 
 ADMIN_EMAIL = "admin@fixture.local"
 ADMIN_PASSWORD = "Fixture-pass-2026!"
+CONCURRENCY = 3
+
+
+class Output:
+    """The functions' stdout/stderr lines, as the stack's output sink receives them."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, label: str, line: str) -> None:
+        with self._lock:
+            self.lines.append((label, line))
+
+    def of(self, function: str) -> list[str]:
+        with self._lock:
+            return [line for label, line in self.lines if label.startswith(f"{function}#")]
+
+    def batches(self) -> list[list[str]]:
+        """What the fixture consumer printed: one JSON line per batch it was given."""
+        return [json.loads(line)["batch"] for line in self.of("ConsumerFunction") if line.startswith("{")]
+
+
+def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Output lines travel through a relay thread: wait (bounded) for them to arrive."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting for the functions' output"
+        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
+def output() -> Output:
+    return Output()
+
+
+@pytest.fixture(scope="module")
+def stack(output: Output) -> Iterator[LocalStack]:
     with LocalStack(
         port=0,
         template=FIXTURE,
@@ -632,6 +725,8 @@ def stack() -> Iterator[LocalStack]:
         admin_email=ADMIN_EMAIL,
         admin_password=ADMIN_PASSWORD,
         stream_interval=0.05,
+        concurrency=CONCURRENCY,
+        output=output,
     ) as running:
         yield running
 
@@ -666,7 +761,21 @@ def test_stack_creates_what_the_template_declares(stack: LocalStack) -> None:
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
     ttl = ddb.describe_time_to_live(TableName="tally-local-ItemsTable")["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expires_at"
-    assert set(stack.functions) == {"EchoFunction", "BrokenFunction", "WriterFunction", "ConsumerFunction"}
+    assert set(stack.functions) == {
+        "EchoFunction",
+        "BrokenFunction",
+        "WriterFunction",
+        "ConsumerFunction",
+        "ClockFunction",
+        "SlowFunction",
+        "ThrottledFunction",
+    }
+    resources = requests.get(f"{stack.base_url}/_local/resources", timeout=10).json()
+    assert (resources["endpoint"], resources["region"]) == (stack.moto_endpoint, REGION)
+    items = resources["resources"]["ItemsTable"]
+    assert (items["type"], items["ref"]) == ("AWS::DynamoDB::Table", "tally-local-ItemsTable")
+    assert items["StreamArn"] == table["LatestStreamArn"]
+    assert "EchoFunction" not in resources["resources"]  # only what exists in moto
     routes = requests.get(f"{stack.base_url}/_local/routes", timeout=10).json()["routes"]
     assert {
         "routeKey": "ANY /private/{proxy+}",
@@ -780,18 +889,171 @@ def test_cors_preflight(stack: LocalStack) -> None:
     assert "access-control-allow-origin" not in denied.headers
 
 
-def test_clock_endpoint_moves_the_layer_clock(stack: LocalStack) -> None:
-    answer = requests.post(f"{stack.base_url}/_local/clock", json={"now": "2026-11-01T12:00:00Z"}, timeout=10)
+def test_the_handler_runs_in_a_worker_whose_stdout_is_the_stack_output(
+    stack: LocalStack, output: Output
+) -> None:
+    payload = _echo(requests.get(f"{stack.base_url}/public/printing", timeout=10))
+    assert payload["pid"] != os.getpid()  # not in the stack's process
+    eventually(lambda: "echo /public/printing" in output.of("EchoFunction"))
+
+
+def _get_as_sent(stack: LocalStack, target: str) -> tuple[int, bytes]:
+    """GET with the target byte for byte (requests would normalise %41 to A itself)."""
+    url = urlsplit(stack.base_url)
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
     try:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_path_parameters_are_decoded_once_and_a_decoded_slash_separates(stack: LocalStack) -> None:
+    status, body = _get_as_sent(stack, "/public/%41%42%2541?q=%41")
+    assert status == 200, body
+    event = json.loads(body)["event"]
+    assert event["pathParameters"] == {"name": "AB%41"}
+    assert event["rawPath"] == "/public/AB%41"
+    assert event["requestContext"]["http"]["path"] == "/public/AB%41"
+    assert event["rawQueryString"] == "q=%41"  # the query string stays as sent
+    assert event["queryStringParameters"] == {"q": "A"}
+    assert _get_as_sent(stack, "/public/a%2Fb")[0] == 404
+
+
+# -- framing, over raw sockets ------------------------------------------------------------------
+
+
+def _raw(stack: LocalStack, request: bytes) -> tuple[int, dict[str, str], bytes, bool]:
+    """Send bytes as they are; (status, headers, body, whether the server closed the connection)."""
+    url = urlsplit(stack.base_url)
+    with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=10) as connection:
+        connection.sendall(request)
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        body = response.read()
+        headers = {key.lower(): value for key, value in response.getheaders()}
+        connection.settimeout(1)
+        try:
+            closed = connection.recv(1) == b""
+        except TimeoutError:  # still open: the server waits for the next request
+            closed = False
+        return response.status, headers, body, closed
+
+
+def _post(path: str, headers: str, body: bytes) -> bytes:
+    return f"POST {path} HTTP/1.1\r\nHost: local\r\n{headers}\r\n".encode() + body
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        _post("/public/x", "Content-Length: -1\r\n", b"{}"),
+        _post("/public/x", "Content-Length: abc\r\n", b"{}"),
+        _post("/public/x", "Content-Length: 2\r\nContent-Length: 3\r\n", b"{}"),
+        _post("/public/x", "Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n"),
+        _post("/public/x", "Transfer-Encoding: chunked\r\n", b"-2\r\n{}\r\n0\r\n\r\n"),
+        _post("/public/x", "Transfer-Encoding: chunked\r\n", b"5\r\n{}\r\n0\r\n\r\n"),
+        _post("/public/x", "Transfer-Encoding: gzip\r\n", b""),
+        _post("/public/x", "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n", b"2\r\n{}\r\n0\r\n\r\n"),
+    ],
+    ids=[
+        "negative-length",
+        "text-length",
+        "conflicting-lengths",
+        "bad-chunk-size",
+        "negative-chunk-size",
+        "short-chunk",
+        "unknown-encoding",
+        "chunked-and-length",
+    ],
+)
+def test_broken_framing_is_400_and_closes_the_connection(stack: LocalStack, request_bytes: bytes) -> None:
+    status, headers, body, closed = _raw(stack, request_bytes)
+    assert (status, json.loads(body)) == (400, {"message": "Bad Request"})
+    assert headers["connection"] == "close"
+    assert closed
+
+
+def test_a_chunked_body_reaches_the_handler_whole(stack: LocalStack) -> None:
+    chunked = b"4\r\nhell\r\n7;ext=1\r\no, chun\r\n3\r\nked\r\n0\r\nX-Trailer: t\r\n\r\n"
+    status, _, body, closed = _raw(stack, _post("/public/x", "Transfer-Encoding: chunked\r\n", chunked))
+    assert status == 200
+    assert json.loads(body)["event"]["body"] == "hello, chunked"
+    assert not closed  # good framing keeps the connection open
+
+
+# -- the clock, concurrency and timeouts ----------------------------------------------------------
+
+
+def _clock_seen_by_handler(stack: LocalStack) -> datetime:
+    answer = requests.get(f"{stack.base_url}/clock", timeout=30)
+    assert answer.status_code == 200, answer.text
+    return datetime.fromisoformat(answer.json()["now"])
+
+
+def test_every_worker_follows_the_local_clock(stack: LocalStack) -> None:
+    assert abs(_clock_seen_by_handler(stack) - datetime.now(UTC)) < timedelta(seconds=30)  # warm
+    try:
+        answer = requests.post(
+            f"{stack.base_url}/_local/clock", json={"now": "2026-11-01T12:00:00Z"}, timeout=10
+        )
         assert answer.status_code == 200
-        assert abs(clock.now() - datetime(2026, 11, 1, 12, tzinfo=UTC)) < timedelta(seconds=5)
+        set_at = datetime(2026, 11, 1, 12, tzinfo=UTC)
+        assert abs(datetime.fromisoformat(answer.json()["now"]) - set_at) < timedelta(seconds=5)
+        assert abs(_clock_seen_by_handler(stack) - set_at) < timedelta(seconds=30)  # the warm instance too
     finally:
         requests.post(f"{stack.base_url}/_local/clock", json={"now": None}, timeout=10)
-    assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=5)
+    assert abs(_clock_seen_by_handler(stack) - datetime.now(UTC)) < timedelta(seconds=30)
 
 
-def _consumer() -> Any:
-    return sys.modules["stackfixture.consumer"]
+def test_concurrent_requests_get_no_5xx_and_instances_stay_within_the_caps(stack: LocalStack) -> None:
+    def call(index: int) -> tuple[int, int]:
+        path = f"/sleep/{200}" if index % 2 else f"/public/n{index}"
+        answer = requests.get(f"{stack.base_url}{path}", timeout=60)
+        return answer.status_code, int(answer.json()["pid"]) * (1 if index % 2 else -1)
+
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(call, range(36)))
+
+    assert {status for status, _ in results} == {200}
+    slow = {pid for _, pid in results if pid > 0}
+    echo = {pid for _, pid in results if pid < 0}
+    assert 2 <= len(slow) <= 2  # ReservedConcurrentExecutions: 2 caps SlowFunction below the stack's 3
+    assert 1 <= len(echo) <= CONCURRENCY
+
+
+def test_reserved_concurrency_of_zero_throttles_every_request(stack: LocalStack) -> None:
+    answer = requests.get(f"{stack.base_url}/throttled", timeout=10)
+    assert (answer.status_code, answer.json()) == (503, {"message": "Service Unavailable"})
+
+
+def test_a_handler_past_its_timeout_answers_504_and_the_stack_keeps_serving(stack: LocalStack) -> None:
+    answer = requests.get(f"{stack.base_url}/sleep/20000", timeout=60)  # Timeout: 2
+    assert answer.status_code == 504
+    assert answer.json()["message"] == "Endpoint request timed out"
+    assert "timed out after 2.00 seconds" in answer.json()["localStackError"]
+    again = requests.get(f"{stack.base_url}/sleep/0", timeout=60)
+    assert again.status_code == 200  # a fresh instance replaced the one stopped at the Timeout
+
+
+def test_local_invoke_runs_any_function_and_reports_errors_as_lambda(stack: LocalStack) -> None:
+    answer = requests.post(f"{stack.base_url}/_local/invoke/EchoFunction", json={"rawPath": "/x"}, timeout=30)
+    assert answer.status_code == 200
+    assert json.loads(answer.json()["body"])["event"] == {"rawPath": "/x"}
+    failed = requests.post(
+        f"{stack.base_url}/_local/invoke/EchoFunction", json={"rawPath": "/boom"}, timeout=30
+    )
+    assert failed.headers["x-amz-function-error"] == "Unhandled"
+    assert failed.json() == {"errorMessage": "RuntimeError: boom on purpose", "errorType": "RuntimeError"}
+    late = requests.post(
+        f"{stack.base_url}/_local/invoke/SlowFunction", json={"pathParameters": {"ms": "5000"}}, timeout=30
+    )
+    assert late.json()["errorType"] == "Sandbox.Timedout"
+    assert requests.post(f"{stack.base_url}/_local/invoke/Nope", json={}, timeout=10).status_code == 404
+
+
+# -- streams ------------------------------------------------------------------------------------
 
 
 def _drain(stack: LocalStack) -> None:
@@ -799,37 +1061,115 @@ def _drain(stack: LocalStack) -> None:
     assert (answer.status_code, answer.json()) == (200, {"drained": True})
 
 
-def test_stream_filter_batching_and_partial_failure_retry(stack: LocalStack) -> None:
+def _write(stack: LocalStack, *items: dict[str, Any]) -> None:
+    answer = requests.post(f"{stack.base_url}/items", json={"items": list(items)}, timeout=30)
+    assert answer.status_code == 204, answer.text
+
+
+def test_stream_filter_batching_and_partial_failure_retry(stack: LocalStack, output: Output) -> None:
     _drain(stack)
-    items = [
+    seen = len(output.batches())
+    _write(
+        stack,
         {"id": "i1"},
         {"id": "i2", "kind": "other"},  # filtered out
         {"id": "i3", "fail": 1},  # fails once, then re-delivered from its sequence number
         {"id": "i4"},
-    ]
-    assert requests.post(f"{stack.base_url}/items", json={"items": items}, timeout=10).status_code == 204
+    )
     _drain(stack)
-    consumer = _consumer()
-    assert consumer.CALLS == [["item#i1", "item#i3"], ["item#i3", "item#i4"]]
-    assert set(consumer.ENVIRONMENTS) == {"consumer"}
+    eventually(lambda: len(output.batches()) >= seen + 2)
+    assert output.batches()[seen:] == [["item#i1", "item#i3"], ["item#i3", "item#i4"]]
+    roles = {json.loads(line)["role"] for line in output.of("ConsumerFunction") if line.startswith("{")}
+    assert roles == {"consumer"}
 
 
-def test_stream_gives_up_after_maximum_retries_and_records_the_failure(stack: LocalStack) -> None:
-    consumer = _consumer()
-    consumer.CALLS.clear()
-    items = [{"id": "poison", "fail": 99}]
-    assert requests.post(f"{stack.base_url}/items", json={"items": items}, timeout=10).status_code == 204
-    _drain(stack)
-    assert consumer.CALLS == [["item#poison"]] * 3  # the first delivery and MaximumRetryAttempts: 2
-    assert requests.post(f"{stack.base_url}/items", json={"items": [{"id": "after"}]}, timeout=10).ok
-    _drain(stack)
-    assert consumer.CALLS[-1] == ["item#after"]
-
+def _failures(stack: LocalStack) -> list[dict[str, Any]]:
     assert stack.registry is not None
     sqs: Any = boto3.client("sqs", region_name=REGION, endpoint_url=stack.moto_endpoint)
     queue_url = stack.registry.lookup("FailuresQueue", "QueueUrl")
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-    assert len(messages) == 1
-    failure = json.loads(messages[0]["Body"])
+    for message in messages:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [json.loads(message["Body"]) for message in messages]
+
+
+def test_stream_gives_up_after_maximum_retries_and_records_the_failure(
+    stack: LocalStack, output: Output
+) -> None:
+    _drain(stack)
+    seen = len(output.batches())
+    _write(stack, {"id": "poison", "fail": 99})
+    _drain(stack)
+    _write(stack, {"id": "after"})
+    _drain(stack)
+    eventually(lambda: len(output.batches()) >= seen + 4)
+    # The first delivery and MaximumRetryAttempts: 2, then the stream moves on.
+    assert output.batches()[seen:] == [["item#poison"]] * 3 + [["item#after"]]
+    (failure,) = _failures(stack)
     assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert failure["responseContext"]["functionError"] == ""  # it answered, reporting the failure
     assert failure["DDBStreamBatchInfo"]["batchSize"] == 1
+
+
+def test_a_stream_batch_past_the_timeout_is_a_function_error(stack: LocalStack, output: Output) -> None:
+    _drain(stack)
+    seen = len(output.batches())
+    _write(stack, {"id": "sleepy", "sleep": 4})  # ConsumerFunction's Timeout is 2 s
+    _drain(stack)
+    eventually(lambda: len(output.batches()) >= seen + 3)
+    assert output.batches()[seen:] == [["item#sleepy"]] * 3  # each attempt was stopped at the Timeout
+    (failure,) = _failures(stack)
+    assert failure["responseContext"]["functionError"] == "Unhandled"
+
+
+# -- stopping -----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGKILL"])
+def test_no_worker_outlives_the_stack(signal_name: str) -> None:
+    """`python -m local` stopped (SIGTERM: it stops its workers) or killed (they notice and exit)."""
+    port = _free_port()
+    process = subprocess.Popen(  # noqa: S603 - this interpreter running the local stack
+        [sys.executable, "-m", "local", "--template", str(FIXTURE), "--port", str(port)],
+        cwd=ROOT,
+        env={key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # the ready line comes once it serves
+            if line.startswith("Tally local stack ready at"):
+                break
+        base = f"http://127.0.0.1:{port}"
+        for path in ("/public/a", "/sleep/0"):
+            assert requests.get(f"{base}{path}", timeout=60).status_code == 200
+        workers = psutil.Process(process.pid).children(recursive=True)
+        assert len(workers) >= 2
+
+        def in_flight() -> None:  # an invocation under way when the stack goes; its answer is lost
+            with contextlib.suppress(requests.RequestException):
+                requests.get(f"{base}/sleep/900", timeout=30)
+
+        threading.Thread(target=in_flight, daemon=True).start()
+        time.sleep(0.3)
+        process.send_signal(getattr(signal, signal_name))
+        process.wait(30)
+        _, alive = psutil.wait_procs(workers, timeout=15)
+        assert alive == []
+        if signal_name == "SIGTERM":
+            assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()

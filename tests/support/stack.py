@@ -21,6 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from local.functions import FunctionSpec, build_functions
 from local.intrinsics import Pseudo, Resolver, parameter_values
+from local.moto_dynamodb import install as install_moto_fixes
 from local.resources import ResourceRegistry
 from local.template import load_template
 from tally.settings import get_settings
@@ -57,7 +58,9 @@ class Stack:
 
 @lru_cache(maxsize=1)
 def moto_endpoint() -> str:
-    """One moto server per test session (server mode: streams and JWKS work as in the local stack)."""
+    """One moto server per test session (server mode: streams and JWKS work as in the local stack),
+    with the local stack's DynamoDB fixes, so tests and the local stack see the same DynamoDB."""
+    install_moto_fixes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
