@@ -153,15 +153,15 @@ def _build_function(
     if props.get("PackageType") == "Image" or props.get("InlineCode"):
         log.warning("%s: only zip functions with a CodeUri run locally; skipped", logical_id)
         return None
-    code_uri = resolver.resolve(props.get("CodeUri"))
-    handler = resolver.resolve(props.get("Handler"))
+    code_uri = resolver.resolve_property(props.get("CodeUri"))
+    handler = resolver.resolve_property(props.get("Handler"))
     if not isinstance(code_uri, str) or not isinstance(handler, str) or "." not in handler:
         log.warning("%s: needs a local CodeUri and a module.function Handler; skipped", logical_id)
         return None
     environment = resolver.resolve((props.get("Environment") or {}).get("Variables") or {})
     if not isinstance(environment, dict):
         raise TemplateError(f"{logical_id}: Environment.Variables must be a mapping")
-    logging_config = resolver.resolve(props.get("LoggingConfig")) or {}
+    logging_config = resolver.resolve_property(props.get("LoggingConfig")) or {}
     http_events: list[HttpEvent] = []
     streams: list[StreamSource] = []
     for event_name, event in (props.get("Events") or {}).items():
@@ -183,23 +183,25 @@ def _build_function(
         code_dir=(template.root / code_uri).resolve(),
         layer_dirs=_layer_dirs(resource, template, resolver, registry),
         environment={str(key): env_text(value) for key, value in environment.items()},
-        memory_mb=_as_int(resolver.resolve(props.get("MemorySize")), 128),
-        timeout_s=float(resolver.resolve(props.get("Timeout")) or 3),
+        memory_mb=_as_int(resolver.resolve_property(props.get("MemorySize")), 128),
+        timeout_s=float(resolver.resolve_property(props.get("Timeout")) or 3),
         http_events=tuple(http_events),
         stream_sources=tuple(streams),
         log_format=str(logging_config.get("LogFormat") or "Text"),
         application_log_level=str(level) if (level := logging_config.get("ApplicationLogLevel")) else None,
-        reserved_concurrency=_optional_int(resolver.resolve(props.get("ReservedConcurrentExecutions"))),
+        reserved_concurrency=_optional_int(
+            resolver.resolve_property(props.get("ReservedConcurrentExecutions"))
+        ),
     )
 
 
 def _http_event(function: str, event_name: str, props: dict[str, Any], resolver: Resolver) -> HttpEvent:
     api = _ref_target(props.get("ApiId")) or IMPLICIT_HTTP_API
-    path = resolver.resolve(props.get("Path"))
-    method = resolver.resolve(props.get("Method"))
+    path = resolver.resolve_property(props.get("Path"))
+    method = resolver.resolve_property(props.get("Method"))
     if path is None and method is None:
         path, method = "$default", "ANY"
-    auth = resolver.resolve(props.get("Auth")) or {}
+    auth = resolver.resolve_property(props.get("Auth")) or {}
     authorizer = auth.get("Authorizer")
     scopes = tuple(str(scope) for scope in auth.get("AuthorizationScopes") or ())
     return HttpEvent(

@@ -156,6 +156,11 @@ class Resolver:
 
     # -- the walk -----------------------------------------------------------------------------
 
+    def resolve_property(self, value: Any) -> Any:
+        """A property's value; None when absent or AWS::NoValue (CloudFormation drops the property)."""
+        resolved = self.resolve(value)
+        return None if resolved is NO_VALUE else resolved
+
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
             items = [self.resolve(item) for item in value]

@@ -194,6 +194,9 @@ def test_conditions_if_and_no_value() -> None:
     )
     assert value == {"Keep": "yes", "List": ["a"], "Data": {"Condition": {"StringEquals": {"k": "v"}}}}
     assert resolver.resolve({"Ref": "AWS::NoValue"}) is NO_VALUE
+    # A property read on its own: AWS::NoValue means the property is absent.
+    assert resolver.resolve_property({"Fn::If": ["IsProd", 5, {"Ref": "AWS::NoValue"}]}) is None
+    assert resolver.resolve_property({"Fn::If": ["IsDev", 5, {"Ref": "AWS::NoValue"}]}) == 5
 
 
 def test_a_reference_to_a_resource_not_created_yet_is_unresolved() -> None:
