@@ -1,10 +1,12 @@
 """The cold-start subject, run by cold_start.py as a script in a fresh interpreter.
 
-`python cold_child.py handler EVENT_JSON_PATH` imports tracking.app and serves one request;
-`python cold_child.py baseline` only imports boto3 and creates a DynamoDB client. The clock
-starts on the first line, before any import; the result is one `BENCH-RESULT {json}` line on
-stdout (the handler also prints its EMF metrics there). Markers on stderr split the phases for
-`-X importtime`. Nothing from benchmarks/ or tests/ is imported here: only what Lambda would.
+`python cold_child.py handler MODULE EVENT_JSON_PATH` imports MODULE (a function's app, as Lambda
+imports its handler) and serves one request with its `lambda_handler`;
+`python cold_child.py floor KEY_JSON_PATH` is the floor: it imports boto3, creates a DynamoDB
+client and makes one GetItem on the billing table (`BILLING_TABLE_NAME`). The clock starts on the
+first line, before any import; the result is one `BENCH-RESULT {json}` line on stdout (handlers
+also print their EMF metrics there). Markers on stderr split the phases for `-X importtime`.
+Nothing from benchmarks/ or tests/ is imported here: only what Lambda would.
 """
 
 from __future__ import annotations
@@ -23,19 +25,12 @@ def _mark(phase: str) -> None:
     sys.stderr.flush()
 
 
-def handler(event_path: str) -> dict[str, object]:
-    _mark("import")
-    import tracking.app
-
-    imported = time.perf_counter()
-    _mark("request")
-    import json
-    import types
+def _time_aws_calls() -> list[float]:
+    """Time spent inside AWS calls (round trips to moto), however the clients were made."""
     from typing import Any
 
     import botocore.client
 
-    # Time spent inside DynamoDB calls (the round trips to moto), however the client was made.
     spent = [0.0]
     client_class: Any = botocore.client.BaseClient
     make_api_call = client_class._make_api_call
@@ -45,47 +40,80 @@ def handler(event_path: str) -> dict[str, object]:
         try:
             return make_api_call(client, operation, params)
         finally:
-            if client.meta.service_model.service_name == "dynamodb":
-                spent[0] += time.perf_counter() - started
+            spent[0] += time.perf_counter() - started
 
     client_class._make_api_call = timed
+    return spent
 
+
+class _Context:
+    """What Lambda's context object offers the handlers (Powertools reads these)."""
+
+    function_name = "cold-start"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:cold-start"
+    aws_request_id = "cold-start"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def handler(module_name: str, event_path: str) -> dict[str, object]:
+    _mark("import")
+    # __import__, as the `import` statement: importlib.import_module bypasses -X importtime's timer.
+    __import__(module_name)
+    app = sys.modules[module_name]
+
+    imported = time.perf_counter()
+    _mark("request")
+    import json
+
+    spent = _time_aws_calls()
     with open(event_path, encoding="utf-8") as source:
         event = json.load(source)
-    context = types.SimpleNamespace(
-        function_name="tracking",
-        memory_limit_in_mb=512,
-        invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:tracking",
-        aws_request_id="cold-start",
-    )
     requested = time.perf_counter()
-    answer = tracking.app.lambda_handler(event, context)
+    answer = app.lambda_handler(event, _Context())
     served = time.perf_counter()
     _mark("done")
     return {
         "imported": imported,
         "requested": requested,
         "ready": served,
-        "dynamodb_s": spent[0],
+        "aws_s": spent[0],
         "status": answer.get("statusCode"),
     }
 
 
-def baseline() -> dict[str, object]:
+def floor(key_path: str) -> dict[str, object]:
     _mark("import")
     import boto3
 
     imported = time.perf_counter()
     _mark("request")
-    boto3.client("dynamodb")
+    import json
+    import os
+
+    with open(key_path, encoding="utf-8") as source:
+        key = json.load(source)
+    requested = time.perf_counter()
+    client = boto3.client("dynamodb")
+    started = time.perf_counter()
+    answer = client.get_item(TableName=os.environ["BILLING_TABLE_NAME"], Key=key)
     ready = time.perf_counter()
     _mark("done")
-    return {"imported": imported, "requested": imported, "ready": ready, "dynamodb_s": 0.0, "status": None}
+    return {
+        "imported": imported,
+        "requested": requested,
+        "ready": ready,
+        "aws_s": ready - started,
+        "status": 200 if "Item" in answer else 404,
+    }
 
 
 def main() -> None:
     mode = sys.argv[1]
-    result = handler(sys.argv[2]) if mode == "handler" else baseline()
+    result = handler(sys.argv[2], sys.argv[3]) if mode == "handler" else floor(sys.argv[2])
     import json
 
     sys.stdout.write(f"\n{RESULT} {json.dumps({'t0': T0, **result})}\n")
