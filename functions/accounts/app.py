@@ -9,7 +9,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from accounts.routes import router
-from tally.http import idempotency
 from tally.http.resolver import create_resolver, resolve
 from tally.observability import quiet_sdk_loggers
 
@@ -22,5 +21,4 @@ app.include_router(router)
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency.config.register_lambda_context(context)
     return resolve(app, event, context)
