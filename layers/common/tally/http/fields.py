@@ -12,7 +12,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, GetJsonSchemaHandler, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -33,7 +41,16 @@ __all__ = [
     "Identifier",
     "JsonValue",
     "Name",
+    "WireModel",
 ]
+
+
+class WireModel(BaseModel):
+    """The base of every wire model. pydantic builds a model's validator and serializer when it
+    is first used (defer_build), not when its module is imported: a cold start pays for the
+    models its request needs (a click: ClickIn and TrackOut), not for every model of the API."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 def _trim_spaces(value: str) -> str:
