@@ -3,7 +3,10 @@
 `python cold_child.py handler MODULE EVENT_JSON_PATH` imports MODULE (a function's app, as Lambda
 imports its handler) and serves one request with its `lambda_handler`;
 `python cold_child.py floor KEY_JSON_PATH` is the floor: it imports boto3, creates a DynamoDB
-client and makes one GetItem on the billing table (`BILLING_TABLE_NAME`). The clock starts on the
+client and makes one GetItem on the billing table (`BILLING_TABLE_NAME`);
+`python cold_child.py stack KEY_JSON_PATH` is the least an HTTP function on Tally's stack can
+do: a Powertools resolver with validation, a Logger and a pydantic body model, whose one route
+reads the same item through a botocore client. The clock starts on the
 first line, before any import; the result is one `BENCH-RESULT {json}` line on stdout (handlers
 also print their EMF metrics there). Markers on stderr split the phases for `-X importtime`.
 Nothing from benchmarks/ or tests/ is imported here: only what Lambda would.
@@ -135,9 +138,75 @@ def floor(key_path: str) -> dict[str, object]:
     }
 
 
+def stack(key_path: str) -> dict[str, object]:
+    aws = _TimeAwsCalls()
+    _mark("import")
+    import os
+
+    import botocore.session
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from pydantic import BaseModel
+
+    class Body(BaseModel):
+        account_id: str
+
+    logger = Logger()
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    def read(body: Body) -> dict[str, object]:
+        client = botocore.session.get_session().create_client("dynamodb")
+        answer = client.get_item(TableName=os.environ["BILLING_TABLE_NAME"], Key=key)  # type: ignore[attr-defined]
+        return {"found": "Item" in answer, "account_id": body.account_id}
+
+    # This module's annotations are strings (postponed) that Powertools would resolve in the
+    # module's globals, where Body is not: give it the classes.
+    read.__annotations__ = {"body": Body, "return": dict[str, object]}
+    app.post("/v1/stack")(read)
+
+    @logger.inject_lambda_context
+    def lambda_handler(event: dict[str, object], context: object) -> dict[str, object]:
+        return app.resolve(event, context)  # type: ignore[arg-type]
+
+    imported = time.perf_counter()
+    _mark("request")
+    import json
+
+    with open(key_path, encoding="utf-8") as source:
+        key = json.load(source)
+    event = {
+        "version": "2.0",
+        "routeKey": "POST /v1/stack",
+        "rawPath": "/v1/stack",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "http": {"method": "POST", "path": "/v1/stack", "sourceIp": "203.0.113.7"},
+            "routeKey": "POST /v1/stack",
+            "stage": "$default",
+        },
+        "body": json.dumps({"account_id": "acc_bench"}),
+        "isBase64Encoded": False,
+    }
+    requested = time.perf_counter()
+    answer = lambda_handler(event, _Context())
+    ready = time.perf_counter()
+    _mark("done")
+    return {
+        "imported": imported,
+        "requested": requested,
+        "ready": ready,
+        "aws_s": aws.spent,
+        "status": answer.get("statusCode"),
+    }
+
+
 def main() -> None:
     mode = sys.argv[1]
-    result = handler(sys.argv[2], sys.argv[3]) if mode == "handler" else floor(sys.argv[2])
+    if mode == "handler":
+        result = handler(sys.argv[2], sys.argv[3])
+    else:
+        result = stack(sys.argv[2]) if mode == "stack" else floor(sys.argv[2])
     import json
 
     sys.stdout.write(f"\n{RESULT} {json.dumps({'t0': T0, **result})}\n")

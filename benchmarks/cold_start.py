@@ -90,6 +90,9 @@ SUBJECTS = (
 )
 FLOOR = "floor"
 FLOOR_LABEL = "floor: import boto3, DynamoDB client, one GetItem"
+# Not a target: the least any HTTP function on Tally's stack does, to show what is the stack's.
+STACK = "stack"
+STACK_LABEL = "reference: Powertools + pydantic + botocore, one GetItem"
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,12 @@ class _Runner:
     def floor(self, flags: tuple[str, ...] = ()) -> tuple[Run, str]:
         return _spawn(["floor", str(self.key)], self.environments[FLOOR], flags)
 
+    def stack(self, flags: tuple[str, ...] = ()) -> tuple[Run, str]:
+        run, stderr = _spawn(["stack", str(self.key)], self.environments[FLOOR], flags)
+        if run.status != 200:
+            raise RuntimeError(f"the stack reference answered {run.status}:\n{stderr}")
+        return run, stderr
+
     def subject(self, subject: Subject, flags: tuple[str, ...] = ()) -> tuple[Run, str]:
         self.count += 1
         path = self.directory / f"event-{self.count}.json"
@@ -209,7 +218,7 @@ def run() -> str:
     out: list[str] = [
         heading("1. Cold start: each HTTP function's first request vs a floor (fresh processes)")
     ]
-    labels = [FLOOR, *(subject.label for subject in SUBJECTS)]
+    labels = [FLOOR, STACK, *(subject.label for subject in SUBJECTS)]
     samples: dict[str, list[Run]] = {label: [] for label in labels}
     traces: dict[str, str] = {}
     with bench_stack() as stack, tempfile.TemporaryDirectory(prefix="tally-bench-") as scratch:
@@ -218,7 +227,10 @@ def run() -> str:
         _compile(runner.environments[FLOOR])
         # One discarded run of each: writes bytecode for the third-party modules the functions
         # import (the layer ships it) and warms the OS file cache, as a deployed package is.
-        spawners: list[tuple[str, Callable[[tuple[str, ...]], tuple[Run, str]]]] = [(FLOOR, runner.floor)]
+        spawners: list[tuple[str, Callable[[tuple[str, ...]], tuple[Run, str]]]] = [
+            (FLOOR, runner.floor),
+            (STACK, runner.stack),
+        ]
         spawners += [(subject.label, partial(runner.subject, subject)) for subject in SUBJECTS]
         for _, spawn in spawners:
             spawn(())
@@ -227,7 +239,8 @@ def run() -> str:
             for label, spawn in spawners[shift:] + spawners[:shift]:
                 samples[label].append(spawn(())[0])
         for label, spawn in spawners:
-            traces[label] = spawn(("-X", "importtime"))[1]
+            if label != STACK:
+                traces[label] = spawn(("-X", "importtime"))[1]
 
     floor_ready = median([r.ready for r in samples[FLOOR]])
     out.append(_verdict_table(samples, floor_ready, runs))
@@ -236,7 +249,7 @@ def run() -> str:
     if STEPS:
         out.append("\nWhat each step bought (median ms of 'ready' when the step landed; decision 0009):")
         out.extend(f"  {step}" for step in STEPS)
-    for label in labels:
+    for label in traces:
         module = "boto3" if label == FLOOR else next(s.module for s in SUBJECTS if s.label == label)
         name = FLOOR_LABEL if label == FLOOR else label
         out.append(_import_report(name, module, parse_importtime(traces[label])))
@@ -258,11 +271,15 @@ def _verdict_table(samples: dict[str, list[Run]], floor_ready: float, runs: int)
                 "yes" if ratio <= TARGET_RATIO else "NO",
             ]
         )
+    stack = median([r.ready for r in samples[STACK]])
     return "\n".join(
         [
             "",
             f"First request, spawn -> answer, median of {runs} runs (target: ratio <= {TARGET_RATIO}):",
             table(["function", "request", "ready ms", "floor ms", "ratio", "target met"], rows, "<<>>><"),
+            f"{STACK_LABEL}: {_ms(stack)} ms, {stack / floor_ready:.2f}x the floor",
+            "  (a Powertools resolver with validation, a Logger and a pydantic body, whose one route",
+            "  makes a botocore client and one GetItem: what any HTTP function on this stack pays)",
         ]
     )
 
@@ -279,7 +296,7 @@ def _phase_table(samples: dict[str, list[Run]], runs: int) -> str:
             _ms(median([r.wall for r in sample])),
         ]
 
-    rows = [row(FLOOR_LABEL, samples[FLOOR])]
+    rows = [row(FLOOR_LABEL, samples[FLOOR]), row(STACK_LABEL, samples[STACK])]
     rows += [row(subject.label, samples[subject.label]) for subject in SUBJECTS]
     headers = [f"median of {runs} runs, ms", "interpreter", "imports", "first call", "(in AWS)", "ready"]
     headers.append("wall")
