@@ -27,9 +27,10 @@ BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 @lru_cache(maxsize=1)
 def service() -> AccountService:
     settings = get_settings()
+    # Each client is made when first used: a sign-in needs only Cognito's, a read only DynamoDB's.
     return AccountService(
-        accounts=DynamoAccountRepository(clients.dynamodb(), settings.billing_table_name),
-        identity=CognitoIdentity(clients.cognito(), settings.user_pool_client_id),
+        accounts=DynamoAccountRepository(clients.on_first_use(clients.dynamodb), settings.billing_table_name),
+        identity=CognitoIdentity(clients.on_first_use(clients.cognito), settings.user_pool_client_id),
     )
 
 

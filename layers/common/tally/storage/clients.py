@@ -8,8 +8,9 @@ loads s3transfer and its dependencies, ~20 ms of every cold start for nothing th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore.config import Config
@@ -49,6 +50,23 @@ def cognito() -> CognitoIdentityProviderClient:
 def secrets_manager() -> BaseClient:
     # Only Powertools Parameters calls it (tally.parameters), so it needs no typed client.
     return session().create_client("secretsmanager", config=_CONFIG)
+
+
+class _OnFirstUse:
+    """Stands for the client a factory makes, and has it made when first used."""
+
+    def __init__(self, factory: Callable[[], object]) -> None:
+        self._factory = factory
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._factory(), name)
+
+
+def on_first_use[Client](factory: Callable[[], Client]) -> Client:
+    """The factory's client, made only when an adapter first calls it: a function whose adapters
+    need different clients (the accounts function: Cognito to sign in, DynamoDB to read) makes,
+    on each cold start, only the one its request uses (~25 ms each)."""
+    return cast("Client", _OnFirstUse(factory))
 
 
 def reset_clients() -> None:
