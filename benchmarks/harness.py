@@ -209,14 +209,19 @@ def batch_write(client: DynamoDBClient, table_name: str, items: Sequence[dict[st
 def tracking_function(stack: Stack) -> Iterator[Handler]:
     """tracking.app.lambda_handler with TrackingFunction's environment and a fresh service."""
     with stack.environment("TrackingFunction"):
+        from tally import parameters
         from tracking import routes
         from tracking.app import lambda_handler
 
+        # The salt's provider holds a Secrets Manager client of the moto server it was made for;
+        # each section has a fresh server (restart_moto).
+        parameters.secrets_provider.cache_clear()
         routes.service.cache_clear()
         try:
             yield lambda_handler
         finally:
             routes.service.cache_clear()
+            parameters.secrets_provider.cache_clear()
 
 
 @contextmanager

@@ -8,19 +8,13 @@ from typing import Annotated, Any, cast
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from tally.accounts.cognito import CognitoIdentity
 from tally.accounts.dynamo import DynamoAccountRepository
 from tally.accounts.models import AccountIn, AccountOut, LoginIn, TokensOut
 from tally.accounts.service import AccountService, account_out
-from tally.http import idempotency
 from tally.http.auth import principal_from_event
-from tally.http.fields import IDENTIFIER
+from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
 from tally.settings import get_settings
 from tally.storage import clients
@@ -33,9 +27,10 @@ BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 @lru_cache(maxsize=1)
 def service() -> AccountService:
     settings = get_settings()
+    # Each client is made when first used: a sign-in needs only Cognito's, a read only DynamoDB's.
     return AccountService(
-        accounts=DynamoAccountRepository(clients.dynamodb(), settings.billing_table_name),
-        identity=CognitoIdentity(clients.cognito(), settings.user_pool_client_id),
+        accounts=DynamoAccountRepository(clients.on_first_use(clients.dynamodb), settings.billing_table_name),
+        identity=CognitoIdentity(clients.on_first_use(clients.cognito), settings.user_pool_client_id),
     )
 
 
@@ -96,6 +91,17 @@ def create_account(
     principal.require_platform_admin()
     if idempotency_key is None:
         return account_out(service().create(body))
+    # Imported here: Powertools Idempotency loads boto3 (~30 ms), which only a create that carries
+    # an Idempotency-Key needs.
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    from tally.http import idempotency
+
+    # Powertools reads the remaining time from the invocation's context (in-progress expiry).
+    idempotency.config.register_lambda_context(router.lambda_context)
     request = {"scope": principal.subject, "key": idempotency_key, "body": body.model_dump()}
     try:
         created = _create_once()(request=request)
@@ -106,7 +112,11 @@ def create_account(
 
 @lru_cache(maxsize=1)
 def _create_once() -> Callable[..., dict[str, Any]]:
-    """The idempotent create, built on first use so importing the module touches no AWS client."""
+    """The idempotent create, built on first use so importing the module touches no AWS client
+    and loads no Powertools Idempotency."""
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
+    from tally.http import idempotency
 
     @idempotent_function(
         data_keyword_argument="request",

@@ -1,76 +1,54 @@
+# ruff: noqa: E402 - the imports follow gc.disable(), on purpose (see below)
 """Docs function: the whole API's OpenAPI document and a Swagger UI.
 
-It includes every function's router so the document is generated from the code that serves
-each route; it never handles those routes itself (API Gateway sends it only the docs paths).
+The document is generated from every function's routers by `python -m docs.generate` into
+openapi.json, next to this module; a test fails when the committed file differs from what the
+code generates. Serving the file instead of generating it keeps the routers, their models and
+the AWS SDK out of this function's cold start (docs/decisions/0009-cold-start.md).
+API Gateway sends it only the docs paths.
 """
 
 from __future__ import annotations
 
+import gc
+
+# No cyclic garbage collection during init: it would walk, again and again, the tens of thousands
+# of objects the imports create, all kept for the process's life (15-25 ms of a cold start;
+# decision 0009). The end of this module freezes them out of later collections and turns it on.
+gc.disable()
+
 import json
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from accounts.routes import router as accounts_router
 from tally.http.resolver import create_resolver, resolve
 from tally.observability import quiet_sdk_loggers
-from tracking.routes import router as tracking_router
 
 # Before anything logs: the AWS SDK's debug lines carry passwords and tokens (decision 10).
 quiet_sdk_loggers()
 
-TITLE = "Tally API"
-VERSION = "1.0.0"
-DESCRIPTION = (
-    "Billing and usage tracking for SaaS businesses. Private routes take a Cognito id token as "
-    "`Authorization: Bearer <id_token>` (from `POST /v1/auth/login`)."
-)
-SECURITY_SCHEMES = {"bearerAuth": HTTPBearer(bearerFormat="JWT")}
-# Powertools adds its FastAPI-shaped validation errors to every document; Tally answers its own
-# Error instead (each route documents it), so nothing refers to these.
-POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+DOCUMENT = Path(__file__).with_name("openapi.json")
+HTML = "text/html"
 
-app = create_resolver()
-app.include_router(tracking_router)
-app.include_router(accounts_router)
-app.enable_swagger(
-    path="/v1/docs",
-    title=TITLE,
-    version=VERSION,
-    description=DESCRIPTION,
-    security_schemes=SECURITY_SCHEMES,  # type: ignore[arg-type]
-)
+# No route here takes a parameter or a body: nothing for Powertools to validate.
+app = create_resolver(validation=False)
 
 
-def finish(document: dict[str, Any]) -> dict[str, Any]:
-    """What Powertools cannot be told: drop its unused error schemas (refusing if a route still
-    uses one) and list each operation's responses in status order (it puts its 422 first)."""
-    schemas = document.get("components", {}).get("schemas", {})
-    for name in POWERTOOLS_ERROR_SCHEMAS:
-        schemas.pop(name, None)
-    text = json.dumps(document)
-    leftover = [name for name in POWERTOOLS_ERROR_SCHEMAS if f'"#/components/schemas/{name}"' in text]
-    if leftover:
-        raise RuntimeError(f"routes still document Powertools' error schemas: {leftover}")
-    for item in document.get("paths", {}).values():
-        for operation in item.values():
-            operation["responses"] = dict(sorted(operation["responses"].items()))
-    return document
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    """The OpenAPI document as a dict (for tests and tooling)."""
+    with DOCUMENT.open(encoding="utf-8") as source:
+        return dict(json.load(source))
 
 
 @lru_cache(maxsize=1)
 def _document_text() -> str:
-    # The routes cannot change while the function runs: generate the document once.
-    generated = app.get_openapi_json_schema(
-        title=TITLE,
-        version=VERSION,
-        description=DESCRIPTION,
-        security_schemes=SECURITY_SCHEMES,  # type: ignore[arg-type]
-    )
-    return json.dumps(finish(json.loads(generated)))
+    # As generated: compact, as json.dumps writes it (the committed file is indented for diffs).
+    return json.dumps(document())
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)
@@ -78,10 +56,44 @@ def openapi_document() -> Response[str]:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=_document_text())
 
 
+@app.get("/v1/docs", include_in_schema=False)
+def swagger_ui() -> Response[str]:
+    """Swagger UI over the same document, as Powertools' enable_swagger() serves it (with the
+    same `format=json` and `format=oauth2-redirect` variants)."""
+    query = app.current_event.query_string_parameters or {}
+    if query.get("format") == "oauth2-redirect":
+        # Imported here: Powertools' Swagger UI helpers load its OpenAPI models (~60 ms), which
+        # only this page needs.
+        from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_oauth2_redirect_html
+
+        return Response(status_code=200, content_type=HTML, body=generate_oauth2_redirect_html())
+    if query.get("format") == "json":
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=_escaped_spec())
+    return Response(status_code=200, content_type=HTML, body=_swagger_html())
+
+
+def _escaped_spec() -> str:
+    # Indented as Powertools embeds it; `</` escaped so the JSON cannot close the page's <script>.
+    return json.dumps(document(), indent=2, ensure_ascii=False).replace("</", "<\\/")
+
+
+@lru_cache(maxsize=1)
+def _swagger_html() -> str:
+    # Imported here, like the redirect page's helper: only this page needs them.
+    import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
+    assets = Path(swagger.__file__).parent
+    script = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
+    style = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")
+    return generate_swagger_html(_escaped_spec(), script, style, "", None, False)
+
+
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)
 
 
-def document() -> dict[str, Any]:
-    """The OpenAPI document as a dict (for tests and tooling)."""
-    return dict(json.loads(openapi_document().body or "{}"))
+# Init's objects stay for the process's life: keep them out of every later collection (without
+# this, the first one would walk them all during the first request), then collect as usual.
+gc.freeze()
+gc.enable()

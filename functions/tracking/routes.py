@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tally.http.auth import principal_from_event
-from tally.http.fields import IDENTIFIER
+from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
 from tally.parameters import SecretString
 from tally.settings import get_settings

@@ -129,24 +129,3 @@ def test_codes_and_constraints_the_code_enforces_are_in_the_schema(docs: Stack) 
     assert schemas["ClickIn"]["additionalProperties"] is False
     for name in ("page_url", "referrer", "page_type"):
         assert "\\x00" in schemas["ClickIn"]["properties"][name]["anyOf"][0]["pattern"]
-
-
-def test_finishing_drops_powertools_errors_and_orders_responses() -> None:
-    from docs.app import finish
-
-    unused: dict[str, Any] = {
-        "paths": {"/x": {"get": {"responses": {"422": {}, "200": {}, "503": {}, "401": {}}}}},
-        "components": {"schemas": {"HTTPValidationError": {}, "ValidationError": {}, "Error": {}}},
-    }
-    finished = finish(unused)
-    assert finished["components"] == {"schemas": {"Error": {}}}
-    assert list(finished["paths"]["/x"]["get"]["responses"]) == ["200", "401", "422", "503"]
-
-    used = {
-        "paths": {
-            "/x": {"get": {"responses": {"422": {"$ref": "#/components/schemas/HTTPValidationError"}}}}
-        },
-        "components": {"schemas": {"HTTPValidationError": {}}},
-    }
-    with pytest.raises(RuntimeError, match="HTTPValidationError"):
-        finish(used)

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pytest
 
 from local.template import load_template
@@ -69,7 +68,9 @@ class Recorder:
     function: str | None = None
     calls: set[Call] = field(default_factory=set)
 
-    def __call__(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+    def __call__(self, **kwargs: Any) -> None:
+        params: dict[str, Any] = kwargs["params"]
+        model: Any = kwargs["model"]
         if self.function is None or model.auth_type == "none":  # unsigned calls (InitiateAuth) need no IAM
             return
         service = model.service_model.signing_name
@@ -120,14 +121,14 @@ def _as_iam(service: str, operation: str, params: dict[str, Any]) -> Iterator[tu
 def recorder(stack: Stack) -> Iterator[Recorder]:
     names = {stack.ref(logical): logical for logical in ("BillingTable", "EventsTable", "VisitorSaltSecret")}
     recording = Recorder(names)
-    session = boto3._get_default_session()  # the session boto3.client() uses
+    session = clients.session()  # the session every function's clients come from
     # Clients copy the session's hooks when they are created: forget the cached ones first.
     _reset_caches()
-    session.events.register("before-parameter-build", recording)
+    session.register("before-parameter-build", recording)
     try:
         yield recording
     finally:
-        session.events.unregister("before-parameter-build", recording)
+        session.unregister("before-parameter-build", recording)
         _reset_caches()
 
 

@@ -2,8 +2,8 @@
 
 Nothing secret lives in the template, samconfig.toml or the environment (decision 9): the
 environment names the secret, and the function's role may read only that one. The provider is
-built on first use with a client of our own (fail-fast timeouts, endpoint from the
-environment), so importing a function never pays for Secrets Manager.
+built on first use with a client of our own (tally.storage.clients: fail-fast timeouts, endpoint
+from the environment), so importing a function never pays for Secrets Manager.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
-from botocore.config import Config
-
 from tally.errors import ServiceUnavailable
 from tally.settings import SettingsError
+from tally.storage import clients
 from tally.storage.errors import is_transient
 
 if TYPE_CHECKING:
@@ -24,13 +23,6 @@ if TYPE_CHECKING:
 # A secret that changes is a deliberate operation followed by a deploy (which recycles the
 # execution environments), so a long cache costs nothing and saves a call per invocation.
 SECRET_MAX_AGE_SECONDS = 24 * 3600
-
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=5,
-    tcp_keepalive=True,
-)
 
 
 class ParameterProvider(Protocol):
@@ -41,12 +33,11 @@ class ParameterProvider(Protocol):
 
 @lru_cache(maxsize=1)
 def secrets_provider() -> SecretsProvider:
-    # Imported here: the parameters package costs ~20 ms that only a secret's first reader pays
-    # (boto3 itself is already loaded by the storage clients).
-    import boto3
+    # Imported here: the parameters package loads every Powertools provider and boto3 (~30 ms),
+    # which only a secret's first reader needs.
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    return SecretsProvider(boto3_client=boto3.client("secretsmanager", config=_CONFIG))
+    return SecretsProvider(boto3_client=clients.secrets_manager())
 
 
 class SecretString:

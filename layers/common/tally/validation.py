@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tally.http.fields import PATTERN_WORDS
+from tally.http.patterns import PATTERN_WORDS
 
 _MESSAGES = {
     "missing": "This field is required",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from tally.accounts.identifiers import siren_problem, siret_problem
 from tally.countries import COUNTRY_CODES, is_country
-from tally.http.fields import NO_NUL, SIREN, SIRET, Email, Name
+from tally.http.fields import NO_NUL, SIREN, SIRET, Email, Name, WireModel
 from tally.money import CURRENCY_EXPONENTS, is_currency
 
 
@@ -93,21 +93,21 @@ Siret = Annotated[
 ]
 
 
-class LoginIn(BaseModel):
+class LoginIn(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Email
     password: str = Field(min_length=1, max_length=256, pattern=NO_NUL)
 
 
-class TokensOut(BaseModel):
+class TokensOut(WireModel):
     id_token: str = Field(description="Send as `Authorization: Bearer …`; carries groups and account")
     access_token: str
     refresh_token: str | None
     expires_in: int = Field(description="Seconds until the id and access tokens expire")
 
 
-class AccountIn(BaseModel):
+class AccountIn(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
@@ -126,7 +126,7 @@ class AccountIn(BaseModel):
         return value
 
 
-class AccountOut(BaseModel):
+class AccountOut(WireModel):
     id: str
     name: str
     email: str

@@ -12,35 +12,45 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, GetJsonSchemaHandler, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-# C0 and C1 control characters and DEL; NUL is also refused for every string by the body gate.
-_CONTROL = r"\x00-\x1f\x7f-\x9f"
-# Text: no control characters.
-TEXT = rf"^[^{_CONTROL}]*$"
-# Text with at least one character that is neither a control nor a space.
-VISIBLE_TEXT = rf"^[^{_CONTROL}]*[^ {_CONTROL}][^{_CONTROL}]*$"
-# Passwords are taken as typed, except for NUL.
-NO_NUL = r"^[^\x00]*$"
-IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
-_EMAIL_PART = rf"[^@ {_CONTROL}]+"
-EMAIL = rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$"
-# French company and establishment numbers; spaces anywhere (people copy "732 829 320").
-SIREN = r"^ *(?:[0-9] *){9}$"
-SIRET = r"^ *(?:[0-9] *){14}$"
+from tally.http.patterns import EMAIL, IDENTIFIER, NO_NUL, PATTERN_WORDS, SIREN, SIRET, TEXT, VISIBLE_TEXT
 
-# What a pattern mismatch means, in words (tally.validation uses it for 422 messages).
-PATTERN_WORDS = {
-    TEXT: "Control characters (such as tabs and line breaks) are not allowed",
-    VISIBLE_TEXT: "Must contain a visible character and no control characters (tabs, line breaks)",
-    NO_NUL: "NUL characters are not allowed",
-    IDENTIFIER: "Use letters, digits and _ . : - only, starting with a letter or a digit",
-    EMAIL: "Expected an email address such as name@example.com",
-    SIREN: "A SIREN has exactly 9 digits",
-    SIRET: "A SIRET has exactly 14 digits",
-}
+# The patterns are defined with their words in tally.http.patterns; the models import them here.
+__all__ = [
+    "EMAIL",
+    "IDENTIFIER",
+    "NO_NUL",
+    "PATTERN_WORDS",
+    "SIREN",
+    "SIRET",
+    "TEXT",
+    "VISIBLE_TEXT",
+    "WHOLE",
+    "Email",
+    "Identifier",
+    "JsonValue",
+    "Name",
+    "WireModel",
+]
+
+
+class WireModel(BaseModel):
+    """The base of every wire model. pydantic builds a model's validator and serializer when it
+    is first used (defer_build), not when its module is imported: a cold start pays for the
+    models its request needs (a click: ClickIn and TrackOut), not for every model of the API."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 def _trim_spaces(value: str) -> str:

@@ -71,11 +71,12 @@ def domain_error_response(exc: DomainError, location: Location = "body") -> Resp
 
 
 class TallyResolver(APIGatewayHttpResolver):
-    """Powertools' HTTP API resolver (validation on) and, if the function opted in, its body gate."""
+    """Powertools' HTTP API resolver (validation on, unless no route takes input) and, if the
+    function opted in, its body gate."""
 
-    def __init__(self, body_gate: JsonBodyGate | None) -> None:
+    def __init__(self, body_gate: JsonBodyGate | None, *, validation: bool = True) -> None:
         deserializer = body_gate.deserialize if body_gate is not None else None
-        super().__init__(enable_validation=True, json_body_deserializer=deserializer)
+        super().__init__(enable_validation=validation, json_body_deserializer=deserializer)
         self.body_gate = body_gate
 
     def location_of(self, field: str) -> Location:
@@ -94,10 +95,12 @@ class TallyResolver(APIGatewayHttpResolver):
         return "body"
 
 
-def create_resolver(*, json_bodies: bool = True) -> TallyResolver:
+def create_resolver(*, json_bodies: bool = True, validation: bool = True) -> TallyResolver:
     """The resolver of an HTTP function. `json_bodies=False` leaves the raw body to the routes
-    (webhooks verify signatures on it); the size limit applies either way."""
-    app = TallyResolver(JsonBodyGate() if json_bodies else None)
+    (webhooks verify signatures on it); the size limit applies either way. `validation=False`
+    is for a function whose routes take no parameter and no body (the docs function): it spares
+    the cold start Powertools' validation machinery and pydantic."""
+    app = TallyResolver(JsonBodyGate() if json_bodies else None, validation=validation)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response[str]:

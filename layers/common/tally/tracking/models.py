@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SkipValidation, StrictInt
+from pydantic import AfterValidator, ConfigDict, Field, SkipValidation, StrictInt
 
-from tally.http.fields import TEXT, WHOLE, Identifier, JsonValue
+from tally.http.fields import TEXT, WHOLE, Identifier, JsonValue, WireModel
 
 ClickSource = Literal["seo", "sponsorship", "search", "category", "city", "direct", "other"]
 ViewSource = Literal["seo", "sponsorship", "search", "category", "city", "rotation", "other"]
@@ -25,7 +25,7 @@ PageUrl = Annotated[str, Field(max_length=2048, pattern=TEXT), AfterValidator(_b
 Position = Annotated[StrictInt, Field(ge=0, le=100_000), WHOLE]
 
 
-class _TrackedFields(BaseModel):
+class _TrackedFields(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     account_id: Identifier = Field(description="The account (listed business) the event is about")
@@ -56,7 +56,7 @@ class BatchViewIn(ViewIn):
 BatchEventIn = Annotated[BatchClickIn | BatchViewIn, Field(discriminator="type")]
 
 
-class BatchIn(BaseModel):
+class BatchIn(WireModel):
     model_config = ConfigDict(extra="forbid")
 
     # Each event is validated on its own (by the service) so that one bad event does not reject
@@ -69,7 +69,7 @@ class BatchIn(BaseModel):
     )
 
 
-class TrackOut(BaseModel):
+class TrackOut(WireModel):
     id: str
     counted: bool
     reason: Literal["duplicate", "bot"] | None = Field(
@@ -77,12 +77,12 @@ class TrackOut(BaseModel):
     )
 
 
-class FieldError(BaseModel):
+class FieldError(WireModel):
     field: str
     message: str
 
 
-class BatchResultOut(BaseModel):
+class BatchResultOut(WireModel):
     index: int
     status: int = Field(description="202 accepted, 404 unknown account, 422 invalid, 503 retry later")
     id: str | None = None
@@ -91,25 +91,25 @@ class BatchResultOut(BaseModel):
     errors: list[FieldError] | None = None
 
 
-class BatchOut(BaseModel):
+class BatchOut(WireModel):
     accepted: int
     rejected: int
     results: list[BatchResultOut]
 
 
-class DayOut(BaseModel):
+class DayOut(WireModel):
     date: str
     clicks: int
     views: int
 
 
-class SponsorshipOut(BaseModel):
+class SponsorshipOut(WireModel):
     sponsorship_id: str
     clicks: int
     impressions: int
 
 
-class StatsOut(BaseModel):
+class StatsOut(WireModel):
     account_id: str
     days: int
     start: str = Field(description="First day of the window (UTC)")

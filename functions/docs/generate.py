@@ -1,0 +1,85 @@
+"""The whole API's OpenAPI document, generated from the code that serves each route.
+
+`python -m docs.generate` (with the layer and functions/ on PYTHONPATH, as `make dev` has them)
+writes it to functions/docs/openapi.json, which the docs function serves. The file is committed
+and tests/unit/test_openapi_document.py fails when it differs from what the routers generate now,
+so the served document is always the code's while the docs function never imports the routers
+(its cold start stays a file read). Not shipped: the docs function's artifact holds only the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+from accounts.routes import router as accounts_router
+from tally.http.resolver import create_resolver
+from tracking.routes import router as tracking_router
+
+DOCUMENT = Path(__file__).with_name("openapi.json")
+
+TITLE = "Tally API"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "Billing and usage tracking for SaaS businesses. Private routes take a Cognito id token as "
+    "`Authorization: Bearer <id_token>` (from `POST /v1/auth/login`)."
+)
+SECURITY_SCHEMES = {"bearerAuth": HTTPBearer(bearerFormat="JWT")}
+# Powertools adds its FastAPI-shaped validation errors to every document; Tally answers its own
+# Error instead (each route documents it), so nothing refers to these.
+POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+
+
+def finish(document: dict[str, Any]) -> dict[str, Any]:
+    """What Powertools cannot be told: drop its unused error schemas (refusing if a route still
+    uses one) and list each operation's responses in status order (it puts its 422 first)."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in POWERTOOLS_ERROR_SCHEMAS:
+        schemas.pop(name, None)
+    text = json.dumps(document)
+    leftover = [name for name in POWERTOOLS_ERROR_SCHEMAS if f'"#/components/schemas/{name}"' in text]
+    if leftover:
+        raise RuntimeError(f"routes still document Powertools' error schemas: {leftover}")
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            operation["responses"] = dict(sorted(operation["responses"].items()))
+    return document
+
+
+def document() -> dict[str, Any]:
+    """Every function's routes in one document, as Powertools generates it, finished."""
+    app = create_resolver()
+    app.include_router(tracking_router)
+    app.include_router(accounts_router)
+    generated = app.get_openapi_json_schema(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        security_schemes=SECURITY_SCHEMES,  # type: ignore[arg-type]
+    )
+    return finish(json.loads(generated))
+
+
+def file_text(finished: dict[str, Any]) -> str:
+    """The committed file: indented, so a change to the API reads as a small diff."""
+    return json.dumps(finished, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    """Write the document (or, with --check, say whether the committed one is current)."""
+    text = file_text(document())
+    if "--check" in argv:
+        current = DOCUMENT.is_file() and DOCUMENT.read_text(encoding="utf-8") == text
+        print(f"{DOCUMENT}: {'current' if current else 'out of date: run python -m docs.generate'}")
+        return 0 if current else 1
+    DOCUMENT.write_text(text, encoding="utf-8")
+    print(f"wrote {DOCUMENT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
