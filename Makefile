@@ -13,7 +13,7 @@ PY           := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help dev test lint typecheck sam-lint scan unit integration e2e build reproducible requirements bench bootstrap clean
+.PHONY: help dev test lint typecheck sam-lint scan unit integration e2e build reproducible requirements bench openapi bootstrap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -95,8 +95,11 @@ requirements: | $(UV) ## regenerate layers/common/requirements.txt from uv.lock
 	$(UV) $(LAYER_EXPORT) > layers/common/requirements.txt.tmp
 	mv layers/common/requirements.txt.tmp layers/common/requirements.txt
 
-bench: $(VENV)/.synced ## print the performance figures
-	$(PY) -m benchmarks
+bench: $(VENV)/.synced ## print the performance figures (BENCH="cold local" for some sections)
+	$(PY) -m benchmarks $(BENCH)
+
+openapi: $(VENV)/.synced ## regenerate functions/docs/openapi.json from the routers
+	PYTHONPATH=layers/common:functions $(PY) -m docs.generate
 
 clean: ## remove build output and tool environments
 	rm -rf .aws-sam $(TOOLS) $(VENV)
