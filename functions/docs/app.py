@@ -10,6 +10,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from auth.routes import router as auth_router
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -36,6 +37,7 @@ POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseV
 app = create_resolver()
 app.include_router(tracking_router)
 app.include_router(accounts_router)
+app.include_router(auth_router)
 app.enable_swagger(
     path="/v1/docs",
     title=TITLE,
