@@ -1,4 +1,4 @@
-"""Accounts function: sign-in and accounts (HTTP API)."""
+"""Accounts function: accounts (HTTP API)."""
 
 from __future__ import annotations
 

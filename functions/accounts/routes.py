@@ -1,4 +1,4 @@
-"""Accounts API routes: sign-in, create and read accounts."""
+"""Accounts API routes: create and read accounts."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from tally.accounts.cognito import CognitoIdentity
 from tally.accounts.dynamo import DynamoAccountRepository
-from tally.accounts.models import AccountIn, AccountOut, LoginIn, TokensOut
+from tally.accounts.models import AccountIn, AccountOut
 from tally.accounts.service import AccountService, account_out
 from tally.http import idempotency
 from tally.http.auth import principal_from_event
@@ -35,31 +34,6 @@ def service() -> AccountService:
     settings = get_settings()
     return AccountService(
         accounts=DynamoAccountRepository(clients.dynamodb(), settings.billing_table_name),
-        identity=CognitoIdentity(clients.cognito(), settings.user_pool_client_id),
-    )
-
-
-@router.post(
-    "/v1/auth/login",
-    summary="Sign in with email and password",
-    tags=["auth"],
-    responses=responses(
-        200,
-        "Cognito tokens",
-        (*BODY, 401, 403),
-        {
-            401: "Wrong email or password, or the user must first reset it or answer a challenge",
-            403: "The user has not confirmed their email address yet",
-        },
-    ),
-)
-def login(body: LoginIn) -> TokensOut:
-    tokens = service().login(body.email, body.password)
-    return TokensOut(
-        id_token=tokens.id_token,
-        access_token=tokens.access_token,
-        refresh_token=tokens.refresh_token,
-        expires_in=tokens.expires_in,
     )
 
 
