@@ -86,13 +86,11 @@ class FakeSes:
 
     def send_email(self, **kwargs: Any) -> dict[str, Any]:
         if self.error:
-            raise ClientError(
-                {
-                    "Error": {"Code": self.error, "Message": "x"},
-                    "ResponseMetadata": {"HTTPStatusCode": self.status},
-                },
-                "SendEmail",
-            )
+            answer: Any = {
+                "Error": {"Code": self.error, "Message": "x"},
+                "ResponseMetadata": {"HTTPStatusCode": self.status},
+            }
+            raise ClientError(answer, "SendEmail")
         self.sent.append(kwargs)
         return {"MessageId": "m-1"}
 
