@@ -126,7 +126,8 @@ def confirm(body: ConfirmIn) -> MessageOut:
 @router.post(
     "/v1/auth/resend-code",
     summary="Email a new confirmation code",
-    description="The same answer for every address, registered or not.",
+    description="The same answer for every address, registered, confirmed or not, and whether or not "
+    "Cognito's limit on codes for the address is reached.",
     tags=TAGS,
     status_code=202,
     responses=_documented(202, "A code was sent if the address awaits confirmation", BODY, {}),
@@ -139,7 +140,7 @@ def resend_code(body: EmailIn) -> MessageOut:
 @router.post(
     "/v1/auth/password-reset",
     summary="Email a code to set a new password",
-    description="Always 202, whether the address has an account or not.",
+    description="Always 202, whether the address has an account or not (or has asked too often).",
     tags=TAGS,
     status_code=202,
     responses=_documented(202, "A code was sent if the address has a confirmed account", BODY, {}),

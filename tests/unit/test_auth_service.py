@@ -8,6 +8,7 @@ import pytest
 
 from tally.auth.claims import groups, unverified_claims
 from tally.auth.domain import MfaChallenge, NewUser, SignedIn
+from tally.auth.errors import TooManyAttempts
 from tally.auth.service import AuthService
 from tally.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceUnavailable
 from tally.notifications.mailer import EmailNotSent
@@ -200,3 +201,24 @@ def test_claims_are_read_from_a_jwt_and_nothing_else() -> None:
     assert groups(token) == {"platform-admin"}
     for broken in ("", "a.b", "a.!!!.c", "a.bnVsbA.c", unsigned_jwt({"cognito:groups": "platform-admin"})):
         assert groups(broken) == frozenset()
+
+
+@pytest.mark.parametrize("action", ["register", "resend_code", "start_password_reset"])
+def test_the_limit_on_codes_is_not_told_to_the_caller(
+    auth: AuthService, identity: FakeIdentityProvider, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    """Only a known address can reach Cognito's limit: telling it would tell that the address exists."""
+    identity.add_confirmed(EMAIL, PASSWORD).confirmed = False
+
+    def limited(*args: object) -> None:
+        raise TooManyAttempts()
+
+    monkeypatch.setattr(identity, "resend_code", limited)
+    monkeypatch.setattr(identity, "forgot_password", limited)
+    calls = {
+        "register": lambda: auth.register(new_user()),
+        "resend_code": lambda: auth.resend_code(EMAIL),
+        "start_password_reset": lambda: auth.start_password_reset(EMAIL),
+    }
+
+    calls[action]()  # answered like any other address

@@ -3,6 +3,8 @@
 - Registering never reveals whether an address is registered: a new address gets a confirmation
   code, an unconfirmed one a new code, a confirmed one an email telling its owner that someone
   tried (so the owner, and only the owner, learns it); the caller gets the same answer each time.
+  Asking for a code again or for a password reset answers alike for every address too, even when
+  Cognito's limit on codes for that address is reached (only a known address can reach it).
 - Platform staff signing in without MFA are told to set it up (`mfa_setup_required`).
 - Emails are lower-cased on the way in: the pool's usernames are case-insensitive.
 """
@@ -16,7 +18,7 @@ from aws_lambda_powertools import Logger
 
 from tally.auth.claims import groups, unverified_claims
 from tally.auth.domain import Locale, MfaChallenge, NewUser, SignedIn, Tokens, TotpSetup
-from tally.auth.errors import AlreadyConfirmed, UserExists
+from tally.auth.errors import AlreadyConfirmed, TooManyAttempts, UserExists
 from tally.auth.ports import IdentityProvider
 from tally.errors import Forbidden, ServiceUnavailable
 from tally.notifications.mailer import EmailNotSent, Mailer
@@ -44,6 +46,8 @@ class AuthService:
                 self._identity.resend_code(user.email)  # not confirmed yet: a new code is a kindness
             except AlreadyConfirmed:
                 self._tell_owner_someone_registered(user.email, user.locale)
+            except TooManyAttempts:
+                _limit_reached("register")
 
     def _tell_owner_someone_registered(self, email: str, locale: Locale) -> None:
         # Nothing the caller typed but the address goes into this email (their name could be
@@ -63,6 +67,8 @@ class AuthService:
             self._identity.resend_code(email.lower())
         except AlreadyConfirmed:
             return  # answered like any other address
+        except TooManyAttempts:
+            _limit_reached("resend_code")
 
     def confirm(self, email: str, code: str) -> None:
         self._identity.confirm_sign_up(email.lower(), code)
@@ -70,7 +76,10 @@ class AuthService:
     # -- passwords -------------------------------------------------------------------------
 
     def start_password_reset(self, email: str) -> None:
-        self._identity.forgot_password(email.lower())
+        try:
+            self._identity.forgot_password(email.lower())
+        except TooManyAttempts:
+            _limit_reached("password_reset")
 
     def finish_password_reset(self, email: str, code: str, new_password: str) -> None:
         self._identity.confirm_forgot_password(email.lower(), code, new_password)
@@ -104,6 +113,11 @@ class AuthService:
     def enable_totp(self, access_token: str, subject: str, code: str) -> None:
         _same_user(access_token, subject)
         self._identity.enable_totp(access_token, code)
+
+
+def _limit_reached(action: str) -> None:
+    """No new code: the address already has some in flight. Answered like any other address."""
+    logger.info("Cognito's limit on codes for an address was reached", extra={"action": action})
 
 
 def _same_user(access_token: str, subject: str) -> None:
