@@ -60,9 +60,14 @@ SYMBOLS = "^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+- "
 # What Cognito takes as an email username here: an address SES can deliver to.
 EMAIL_USERNAME = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
 
+
+def _system_now() -> datetime:
+    return datetime.now(UTC)
+
+
 _lock = threading.RLock()  # moto's Cognito handlers run on the server's threads
 _installed = False
-_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731 - replaced by use_clock
+_now: Callable[[], datetime] = _system_now
 _mailbox: Mailbox = MAILBOX
 
 
@@ -81,7 +86,7 @@ class IssuedCode:
 def use_clock(now: Callable[[], datetime] | None) -> None:
     """The clock codes expire by (None: the system clock)."""
     global _now
-    _now = now or (lambda: datetime.now(UTC))
+    _now = now or _system_now
 
 
 def _codes(user: CognitoIdpUser) -> dict[Purpose, IssuedCode]:
