@@ -10,6 +10,9 @@
 - GET  /_local/resources         moto's endpoint and region, and what each created resource is
                                  called locally (to point the AWS CLI or a script at them)
 - POST /_local/invoke/<Function> invokes a function with the JSON body as its event
+- GET  /_local/mailbox?to=<addr> every email sent (Cognito's codes, SES), newest first, as JSON:
+                                 {"messages": [{id, from, to, subject, text, html, sent_at, source}]}
+- GET  /_local/mailbox.html      the same, to read in a browser
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from local.clock import LocalClock
 from local.errors import InvocationError
 from local.events import HttpRequest, HttpResult
 from local.invoker import Invoker
+from local.mailbox import PAGE_HEADERS, Mailbox, page
 from local.routes import RouteTable
 from local.streams import StreamPollers
 
@@ -32,6 +37,11 @@ log = logging.getLogger("local.control")
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _query_value(request: HttpRequest, name: str) -> str | None:
+    values = parse_qs(request.raw_query).get(name)
+    return values[-1] if values else None
 
 
 def parse_instant(text: str) -> datetime:
@@ -48,6 +58,7 @@ class Control:
         clock: LocalClock,
         resources: Callable[[], dict[str, Any]] = dict,
         drain_timeout: float = 10.0,
+        mailbox: Mailbox | None = None,
     ) -> None:
         self.invoker = invoker
         self.routes = routes
@@ -55,6 +66,7 @@ class Control:
         self.clock = clock
         self.resources = resources
         self.drain_timeout = drain_timeout
+        self.mailbox = mailbox or Mailbox()
 
     def __call__(self, request: HttpRequest) -> HttpResult:
         method, path = request.method.upper(), request.raw_path.rstrip("/")
@@ -75,6 +87,12 @@ class Control:
             )
         if path.startswith("/_local/invoke/") and method == "POST":
             return self._invoke(path.removeprefix("/_local/invoke/"), request)
+        if path == "/_local/mailbox" and method == "GET":
+            messages = self.mailbox.messages(_query_value(request, "to"))
+            return HttpResult.json(200, {"messages": [message.as_json() for message in messages]})
+        if path == "/_local/mailbox.html" and method == "GET":
+            to = _query_value(request, "to")
+            return HttpResult(200, list(PAGE_HEADERS), page(self.mailbox.messages(to), to).encode())
         return HttpResult.json(404, {"message": "Not Found"})
 
     def _set_clock(self, request: HttpRequest) -> HttpResult:

@@ -315,6 +315,12 @@ class ResourceRegistry:
             {"Type": params["Type"], "Value": params.get("Value", "")},
         )
 
+    def _ses_identity(self, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
+        """moto sends only from an identity it knows (and takes a new one as verified at once)."""
+        ses = self.client("sesv2")
+        ses.create_email_identity(**_fit(ses, "CreateEmailIdentity", props, logical_id))
+        return PhysicalResource(logical_id, "AWS::SES::EmailIdentity", str(props["EmailIdentity"]))
+
     def _secret(self, logical_id: str, props: dict[str, Any]) -> PhysicalResource:
         manager = self.client("secretsmanager")
         params = dict(props)
@@ -364,4 +370,5 @@ CREATORS: dict[str, Callable[[ResourceRegistry, str, dict[str, Any]], PhysicalRe
     "AWS::Cognito::UserPoolGroup": ResourceRegistry._user_pool_group,
     "AWS::SSM::Parameter": ResourceRegistry._ssm_parameter,
     "AWS::SecretsManager::Secret": ResourceRegistry._secret,
+    "AWS::SES::EmailIdentity": ResourceRegistry._ses_identity,
 }

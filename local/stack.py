@@ -5,7 +5,9 @@
 
 Starting it points this process at moto (AWS_ENDPOINT_URL, fake credentials, region), which
 every function instance (a worker process, see local.invoker) inherits; stopping it shuts
-everything down, workers included, and restores the environment.
+everything down, workers included, and restores the environment. moto runs in this process,
+with the local fixes installed: DynamoDB (local.moto_dynamodb), Cognito's codes
+(local.cognito_codes) and the mailbox they and SES write to (local.mailbox).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Self
 
 from moto.server import ThreadedMotoServer
 
+from local import cognito_codes
 from local.authorizer import JwksCache, JwtAuthorizer
 from local.clock import LocalClock
 from local.control import Control
@@ -28,6 +31,7 @@ from local.gateway import Gateway, GatewayServer
 from local.instances import OutputSink, print_output
 from local.intrinsics import Pseudo, Resolver, parameter_values
 from local.invoker import DEFAULT_CONCURRENCY, Invoker
+from local.mailbox import MAILBOX, install_ses_capture
 from local.moto_dynamodb import install as install_moto_fixes
 from local.resources import ResourceRegistry
 from local.routes import RouteTable, build_routes
@@ -153,6 +157,13 @@ class LocalStack:
 
     def _start_moto(self) -> None:
         install_moto_fixes()
+        cognito_codes.install()
+        install_ses_capture()
+        # The mailbox and Cognito's codes follow the stack's clock (POST /_local/clock).
+        MAILBOX.clock = self.clock.now
+        cognito_codes.use_clock(self.clock.now)
+        # moto checks TOTP codes against its one fixed secret only when told to (read per call).
+        os.environ["MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP"] = "true"
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -195,7 +206,7 @@ class LocalStack:
             ]
         )
         authorizer = JwtAuthorizer(JwksCache(self._moto_endpoint))
-        control = Control(invoker, routes, streams, self.clock, self.resources)
+        control = Control(invoker, routes, streams, self.clock, self.resources, mailbox=MAILBOX)
         self._server.gateway = Gateway(
             routes, invoker, authorizer, control=control, clock=self.clock.now, after_invoke=streams.wake
         )
@@ -235,6 +246,7 @@ class LocalStack:
             except Exception as exc:  # a half-started moto must not hide the original error
                 log.debug("stopping moto: %s", exc)
             self._moto = None
+        cognito_codes.use_clock(None)
         if self._saved_environment is not None:
             os.environ.clear()
             os.environ.update(self._saved_environment)

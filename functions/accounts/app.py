@@ -1,5 +1,5 @@
 # ruff: noqa: E402 - the imports follow gc.disable(), on purpose (see below)
-"""Accounts function: sign-in and accounts (HTTP API)."""
+"""Accounts function: accounts (HTTP API)."""
 
 from __future__ import annotations
 

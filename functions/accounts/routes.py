@@ -1,4 +1,4 @@
-"""Accounts API routes: sign-in, create and read accounts."""
+"""Accounts API routes: create and read accounts."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from typing import Annotated, Any, cast
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 
-from tally.accounts.cognito import CognitoIdentity
 from tally.accounts.dynamo import DynamoAccountRepository
-from tally.accounts.models import AccountIn, AccountOut, LoginIn, TokensOut
+from tally.accounts.models import AccountIn, AccountOut
 from tally.accounts.service import AccountService, account_out
 from tally.http.auth import principal_from_event
 from tally.http.patterns import IDENTIFIER
@@ -27,34 +26,8 @@ BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 @lru_cache(maxsize=1)
 def service() -> AccountService:
     settings = get_settings()
-    # Each client is made when first used: a sign-in needs only Cognito's, a read only DynamoDB's.
     return AccountService(
         accounts=DynamoAccountRepository(clients.on_first_use(clients.dynamodb), settings.billing_table_name),
-        identity=CognitoIdentity(clients.on_first_use(clients.cognito), settings.user_pool_client_id),
-    )
-
-
-@router.post(
-    "/v1/auth/login",
-    summary="Sign in with email and password",
-    tags=["auth"],
-    responses=responses(
-        200,
-        "Cognito tokens",
-        (*BODY, 401, 403),
-        {
-            401: "Wrong email or password, or the user must first reset it or answer a challenge",
-            403: "The user has not confirmed their email address yet",
-        },
-    ),
-)
-def login(body: LoginIn) -> TokensOut:
-    tokens = service().login(body.email, body.password)
-    return TokensOut(
-        id_token=tokens.id_token,
-        access_token=tokens.access_token,
-        refresh_token=tokens.refresh_token,
-        expires_in=tokens.expires_in,
     )
 
 

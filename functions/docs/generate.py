@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from accounts.routes import router as accounts_router
+from auth.routes import router as auth_router
 from tally.http.resolver import create_resolver
 from tracking.routes import router as tracking_router
 
@@ -55,6 +56,7 @@ def document() -> dict[str, Any]:
     app = create_resolver()
     app.include_router(tracking_router)
     app.include_router(accounts_router)
+    app.include_router(auth_router)
     generated = app.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,

@@ -11,7 +11,14 @@ import requests
 
 pytestmark = pytest.mark.e2e
 
-POST_ROUTES = ["/v1/track/click", "/v1/track/view", "/v1/track/events", "/v1/auth/login", "/v1/accounts"]
+POST_ROUTES = [
+    "/v1/track/click",
+    "/v1/track/view",
+    "/v1/track/events",
+    "/v1/auth/login",
+    "/v1/auth/register",
+    "/v1/accounts",
+]
 JSON = {"Content-Type": "application/json"}
 COMPANY = {"name": "Menuiserie Petit", "email": "contact@petit.fr", "country": "FR", "currency": "EUR"}
 

@@ -1,4 +1,4 @@
-"""The accounts function in-process against moto's Cognito and DynamoDB."""
+"""The accounts function in-process against moto (sign-in is the auth function's: test_auth_api)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from tally.storage import clients
 from tests.support.events import FakeContext, admin_claims, http_event, tenant_claims
 from tests.support.stack import Stack
 
-EMAIL = "owner@example.com"
-PASSWORD = "Correct-Horse-9!"
 ACCOUNT = {
     "name": "Boulangerie Dupont",
     "email": "contact@dupont.fr",
@@ -26,15 +24,6 @@ ACCOUNT = {
 
 @pytest.fixture
 def api(stack: Stack) -> Iterator[Stack]:
-    pool = stack.ref("UserPool")
-    cognito = stack.client("cognito-idp")
-    cognito.admin_create_user(
-        UserPoolId=pool,
-        Username=EMAIL,
-        MessageAction="SUPPRESS",
-        UserAttributes=[{"Name": "email", "Value": EMAIL}, {"Name": "email_verified", "Value": "true"}],
-    )
-    cognito.admin_set_user_password(UserPoolId=pool, Username=EMAIL, Password=PASSWORD, Permanent=True)
     with stack.environment("AccountsFunction"):
         from accounts import routes
 
@@ -74,28 +63,6 @@ def get(account_id: str, claims: dict[str, Any] | None) -> tuple[int, Any]:
             path_parameters={"account_id": account_id},
         )
     )
-
-
-def test_login_returns_cognito_tokens(api: Stack) -> None:
-    status, body = call(
-        http_event("POST", "/v1/auth/login", body={"email": EMAIL.upper(), "password": PASSWORD})
-    )
-
-    assert status == 200
-    assert set(body) == {"id_token", "access_token", "refresh_token", "expires_in"}
-    assert body["id_token"].count(".") == 2
-    assert body["expires_in"] > 0
-
-
-@pytest.mark.parametrize(
-    "credentials",
-    [{"email": EMAIL, "password": "wrong"}, {"email": "nobody@example.com", "password": PASSWORD}],
-)
-def test_wrong_credentials_are_401_without_saying_which(api: Stack, credentials: dict[str, str]) -> None:
-    status, body = call(http_event("POST", "/v1/auth/login", body=credentials))
-
-    assert status == 401
-    assert body["message"] == "Wrong email or password"
 
 
 def test_admin_creates_and_reads_an_account(api: Stack) -> None:
@@ -225,7 +192,6 @@ def test_every_error_has_message_code_and_errors(api: Stack) -> None:
     answers = [
         create(ACCOUNT, claims=tenant_claims("acc_1")),
         get("acc_1", None),
-        call(http_event("POST", "/v1/auth/login", body={"email": EMAIL, "password": "wrong"})),
     ]
 
     for status, body in answers:

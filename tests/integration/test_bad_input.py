@@ -26,7 +26,12 @@ ROUTES: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] = {
     "/v1/track/click": ("tracking", CLICK, None),
     "/v1/track/view": ("tracking", CLICK, None),
     "/v1/track/events": ("tracking", {"events": [{**CLICK, "type": "click"}]}, None),
-    "/v1/auth/login": ("accounts", {"email": "nobody@example.com", "password": "x"}, None),
+    "/v1/auth/login": ("auth", {"email": "nobody@example.com", "password": "x"}, None),
+    "/v1/auth/register": (
+        "auth",
+        {"email": "jo@example.com", "password": "Correct-Horse-9!", "name": "Jo"},
+        None,
+    ),
     "/v1/accounts": ("accounts", NEW_ACCOUNT, admin_claims()),
 }
 DEEP_ARRAYS = "[" * 10_000 + "]" * 10_000
@@ -51,14 +56,15 @@ class Api:
 
     def post(self, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         from accounts.app import lambda_handler as accounts_handler
+        from auth.app import lambda_handler as auth_handler
         from tracking.app import lambda_handler as tracking_handler
 
         function, _, claims = ROUTES[path]
-        handler = tracking_handler if function == "tracking" else accounts_handler
+        handler = {"tracking": tracking_handler, "auth": auth_handler}.get(function, accounts_handler)
         kwargs.setdefault("claims", claims)
         before = self._stored()
         # Each handler runs with its own function's environment (tracking's names its salt secret).
-        with self.stack.environment("TrackingFunction" if function == "tracking" else "AccountsFunction"):
+        with self.stack.environment(f"{function.capitalize()}Function"):
             answer = handler(http_event("POST", path, user_agent=FIREFOX, **kwargs), FakeContext())  # type: ignore[arg-type]
         self.written = [item for item in self._stored() if item not in before]
         return answer["statusCode"], json.loads(answer["body"])
@@ -74,12 +80,14 @@ class Api:
 def api(stack: Stack) -> Iterator[Api]:
     with stack.environment("AccountsFunction"):
         from accounts import routes as accounts_routes
+        from auth import routes as auth_routes
         from tally.http import idempotency
         from tracking import routes as tracking_routes
 
         caches: list[Callable[[], None]] = [
             tracking_routes.service.cache_clear,
             accounts_routes.service.cache_clear,
+            auth_routes.service.cache_clear,
             accounts_routes._create_once.cache_clear,
             idempotency.persistence.cache_clear,
         ]

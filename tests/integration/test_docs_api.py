@@ -62,6 +62,15 @@ SUCCESS = {
     ("post", "/v1/track/events"): "202",
     ("get", "/v1/track/stats"): "200",
     ("post", "/v1/auth/login"): "200",
+    ("post", "/v1/auth/login/mfa"): "200",
+    ("post", "/v1/auth/register"): "202",
+    ("post", "/v1/auth/confirm"): "200",
+    ("post", "/v1/auth/resend-code"): "202",
+    ("post", "/v1/auth/password-reset"): "202",
+    ("post", "/v1/auth/password-reset/confirm"): "200",
+    ("post", "/v1/auth/refresh"): "200",
+    ("post", "/v1/me/mfa/setup"): "200",
+    ("post", "/v1/me/mfa/verify"): "200",
     ("post", "/v1/accounts"): "201",
     ("get", "/v1/accounts/{account_id}"): "200",
 }
@@ -129,3 +138,30 @@ def test_codes_and_constraints_the_code_enforces_are_in_the_schema(docs: Stack) 
     assert schemas["ClickIn"]["additionalProperties"] is False
     for name in ("page_url", "referrer", "page_type"):
         assert "\\x00" in schemas["ClickIn"]["properties"][name]["anyOf"][0]["pattern"]
+
+
+def test_the_sign_in_routes_document_their_rules(docs: Stack) -> None:
+    from tally.auth import password
+
+    document = openapi(docs)
+    schemas = document["components"]["schemas"]
+    new_password = schemas["RegisterIn"]["properties"]["password"]
+
+    assert (new_password["pattern"], new_password["minLength"], new_password["maxLength"]) == (
+        password.PATTERN,
+        password.MIN_LENGTH,
+        password.MAX_LENGTH,
+    )
+    assert new_password["format"] == "tally-password"
+    assert schemas["PasswordResetIn"]["properties"]["new_password"]["pattern"] == password.PATTERN
+    assert schemas["ConfirmIn"]["properties"]["code"]["pattern"] == "^[0-9]{6}$"
+    assert schemas["RegisterIn"]["properties"]["locale"]["enum"] == ["en", "fr"]
+    login = document["paths"]["/v1/auth/login"]["post"]["responses"]
+    assert login["200"]["content"]["application/json"]["schema"]["anyOf"] == [
+        {"$ref": "#/components/schemas/SignedInOut"},
+        {"$ref": "#/components/schemas/MfaRequiredOut"},
+    ]
+    # Cognito's attempt limits answer 429 with Retry-After.
+    assert login["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+    assert document["paths"]["/v1/me/mfa/setup"]["post"]["security"] == [{"bearerAuth": []}]
+    assert "security" not in document["paths"]["/v1/auth/register"]["post"]

@@ -242,6 +242,7 @@ def test_real_template_functions_follow_the_contract(
         "TrackingFunction": "tracking.app.lambda_handler",
         "TrackingCounterFunction": "tracking.counter.lambda_handler",
         "AccountsFunction": "accounts.app.lambda_handler",
+        "AuthFunction": "auth.app.lambda_handler",
         "DocsFunction": "docs.app.lambda_handler",
     }
     for logical_id, handler in handlers.items():
@@ -259,8 +260,21 @@ def test_real_template_functions_follow_the_contract(
 def test_real_template_routes_and_their_auth(real_stack: tuple[dict[str, FunctionSpec], RouteTable]) -> None:
     _, routes = real_stack
     by_key = {route.route_key: route for route in routes.routes}
-    public = ["POST /v1/track/click", "POST /v1/track/view", "POST /v1/track/events", "POST /v1/auth/login"]
-    private = ["GET /v1/track/stats", "POST /v1/accounts", "GET /v1/accounts/{account_id}"]
+    public = [
+        "POST /v1/track/click",
+        "POST /v1/track/view",
+        "POST /v1/track/events",
+        "POST /v1/auth/login",
+        "POST /v1/auth/register",
+        "POST /v1/auth/refresh",
+    ]
+    private = [
+        "GET /v1/track/stats",
+        "POST /v1/accounts",
+        "GET /v1/accounts/{account_id}",
+        "POST /v1/me/mfa/setup",
+        "POST /v1/me/mfa/verify",
+    ]
     for key in public:
         assert by_key[key].authorizer is None, key
     for key in private:
@@ -270,7 +284,7 @@ def test_real_template_routes_and_their_auth(real_stack: tuple[dict[str, Functio
         assert authorizer.audience == ("local-UserPoolClient",)
         assert authorizer.identity_header == "authorization"
     assert by_key["POST /v1/track/click"].function == "TrackingFunction"
-    assert by_key["POST /v1/auth/login"].function == "AccountsFunction"
+    assert by_key["POST /v1/auth/login"].function == "AuthFunction"
 
     found = routes.match("GET", "/v1/accounts/acc_123")
     assert found is not None

@@ -1,6 +1,6 @@
 """At LogLevel=DEBUG no password, token or email reaches the logs (decision 10).
 
-The accounts function runs in a fresh process configured as Lambda configures it at
+The auth and accounts functions run in a fresh process configured as Lambda configures them at
 LogLevel=DEBUG (JSON log format: the root logger at DEBUG, Powertools at DEBUG), against the
 moto-backed stack. Everything it writes is captured: stdout, stderr and every `logging` record
 of any logger. A control run re-enables the AWS SDK's debug loggers after the app is imported,
@@ -18,12 +18,15 @@ from typing import Any
 
 import pytest
 
+from local.mailbox import MAILBOX
 from tests.support.events import admin_claims, http_event
 from tests.support.stack import ROOT, Stack
 
 EMAIL = "owner@example.com"
 PASSWORD = "Correct-Horse-9!"
 ACCOUNT_EMAIL = "contact@dupont.fr"
+NEW_EMAIL = "newcomer@example.com"
+NEW_PASSWORD = "Battery-Staple-7?"
 
 # Runs in the child: Lambda's Python runtime with JSON logs sets the root logger to
 # AWS_LAMBDA_LOG_LEVEL and writes every record; here they go to stdout and to a list.
@@ -41,7 +44,8 @@ root.setLevel(os.environ["AWS_LAMBDA_LOG_LEVEL"])
 root.addHandler(logging.StreamHandler(sys.stdout))
 root.addHandler(Keep())
 
-from accounts.app import lambda_handler
+from accounts.app import lambda_handler as accounts
+from auth.app import lambda_handler as auth
 
 logging.getLogger("child").debug("application DEBUG lines are written")
 
@@ -58,7 +62,11 @@ class Context:
         return 10_000
 
 events, out = json.loads(sys.argv[1]), sys.argv[2]
-answers = [lambda_handler(event, Context()) for event in events]
+def handle(event):
+    handler = auth if event["rawPath"].startswith("/v1/auth/") else accounts
+    return handler(event, Context())
+
+answers = [handle(event) for event in events]
 with open(out, "w") as handle:
     json.dump({"answers": answers, "records": records}, handle)
 """
@@ -79,10 +87,16 @@ def user(stack: Stack) -> str:
 
 
 def _run_at_debug(stack: Stack, tmp_path: Path, *, unquiet: bool) -> tuple[list[dict[str, Any]], str]:
-    """Login (right and wrong password) and an account create, in a fresh process at DEBUG."""
+    """Login (right and wrong password), registrations (a new address, a confirmed one: SES sends
+    its owner a notice) and an account create, in a fresh process at DEBUG."""
     events = [
         http_event("POST", "/v1/auth/login", body={"email": EMAIL, "password": PASSWORD}),
         http_event("POST", "/v1/auth/login", body={"email": EMAIL, "password": PASSWORD + "x"}),
+        http_event(
+            "POST", "/v1/auth/register", body={"email": NEW_EMAIL, "password": NEW_PASSWORD, "name": "N"}
+        ),
+        http_event("POST", "/v1/auth/register", body={"email": EMAIL, "password": NEW_PASSWORD, "name": "N"}),
+        http_event("POST", "/v1/auth/password-reset", body={"email": EMAIL}),
         http_event(
             "POST",
             "/v1/accounts",
@@ -94,6 +108,7 @@ def _run_at_debug(stack: Stack, tmp_path: Path, *, unquiet: bool) -> tuple[list[
     environment = {
         **{key: value for key, value in os.environ.items() if key.startswith(("AWS_", "PATH", "HOME"))},
         **stack.functions["AccountsFunction"].environment,
+        **stack.functions["AuthFunction"].environment,
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
         "AWS_LAMBDA_LOG_LEVEL": "DEBUG",
         "AWS_LAMBDA_LOG_FORMAT": "JSON",
@@ -125,6 +140,8 @@ def _secrets_in(answers: list[dict[str, Any]]) -> dict[str, str]:
         "access token": login["access_token"],
         "refresh token": login["refresh_token"],
         "user email": EMAIL,
+        "new user email": NEW_EMAIL,
+        "new user password": NEW_PASSWORD,
         "account email": ACCOUNT_EMAIL,
         "admin email": str(admin_claims()["email"]),
     }
@@ -132,8 +149,9 @@ def _secrets_in(answers: list[dict[str, Any]]) -> dict[str, str]:
 
 def test_debug_logs_hold_no_password_token_or_email(stack: Stack, user: str, tmp_path: Path) -> None:
     answers, written = _run_at_debug(stack, tmp_path, unquiet=False)
-    assert [answer["statusCode"] for answer in answers] == [200, 401, 201]
+    assert [answer["statusCode"] for answer in answers] == [200, 401, 202, 202, 202, 201]
     assert "application DEBUG lines are written" in written  # the process does log at DEBUG
+    assert [m.source for m in MAILBOX.messages(EMAIL)] == ["cognito", "ses"]  # reset code, notice
     leaked = [name for name, value in _secrets_in(answers).items() if value.lower() in written.lower()]
     assert leaked == []
 

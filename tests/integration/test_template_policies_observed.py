@@ -14,17 +14,21 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import Any
 
 import pytest
 
+from local.mailbox import MAILBOX
 from local.template import load_template
 from tally.accounts.dynamo import DynamoAccountRepository
+from tally.auth.claims import unverified_claims
 from tally.errors import Conflict
 from tally.storage import clients, keys
 from tests.support.events import FakeContext, admin_claims, http_event
 from tests.support.policies import Grant, allows, grants
 from tests.support.stack import ROOT, Stack, stream_batch
+from tests.support.totp import current_code
 
 EMAIL = "owner@example.com"
 PASSWORD = "Correct-Horse-9!"
@@ -93,6 +97,8 @@ def _partition_key(key: dict[str, Any] | None) -> str | None:
 def _as_iam(service: str, operation: str, params: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
     if service == "secretsmanager":
         yield f"secretsmanager:{operation}", str(params["SecretId"]), None
+    elif service == "ses":  # SESv2 SendEmail is authorised on the sender's identity
+        yield f"ses:{operation}", parseaddr(str(params["FromEmailAddress"]))[1], None
     elif operation == "TransactWriteItems":
         for item in params["TransactItems"]:
             [(kind, body)] = item.items()
@@ -119,7 +125,10 @@ def _as_iam(service: str, operation: str, params: dict[str, Any]) -> Iterator[tu
 
 @pytest.fixture
 def recorder(stack: Stack) -> Iterator[Recorder]:
-    names = {stack.ref(logical): logical for logical in ("BillingTable", "EventsTable", "VisitorSaltSecret")}
+    names = {
+        stack.ref(logical): logical
+        for logical in ("BillingTable", "EventsTable", "VisitorSaltSecret", "SenderEmailIdentity")
+    }
     recording = Recorder(names)
     session = clients.session()  # the session every function's clients come from
     # Clients copy the session's hooks when they are created: forget the cached ones first.
@@ -134,6 +143,7 @@ def recorder(stack: Stack) -> Iterator[Recorder]:
 
 def _reset_caches() -> None:
     from accounts import routes as accounts_routes
+    from auth import routes as auth_routes
     from tally import parameters
     from tally.http import idempotency
     from tracking import counter
@@ -145,6 +155,7 @@ def _reset_caches() -> None:
     counter.projection.cache_clear()
     accounts_routes.service.cache_clear()
     accounts_routes._create_once.cache_clear()
+    auth_routes.service.cache_clear()
     idempotency.persistence.cache_clear()
 
 
@@ -153,6 +164,7 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "TrackingFunction": "tracking.app",
         "TrackingCounterFunction": "tracking.counter",
         "AccountsFunction": "accounts.app",
+        "AuthFunction": "auth.app",
         "DocsFunction": "docs.app",
     }[function]
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
@@ -191,12 +203,11 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
     stats = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=admin_claims())
     assert track(stats)[1]["clicks_total"] == 1
 
+    _drive_sign_in(stack, recorder)
+
     def accounts(event: dict[str, Any]) -> tuple[int, Any]:
         return _invoke(stack, recorder, "AccountsFunction", event)
 
-    assert (
-        accounts(http_event("POST", "/v1/auth/login", body={"email": EMAIL, "password": PASSWORD}))[0] == 200
-    )
     body = {"name": "Dupont", "email": "contact@dupont.fr", "country": "FR", "currency": "EUR"}
     plain = http_event("POST", "/v1/accounts", body=body, claims=admin_claims())
     status, created = accounts(plain)
@@ -234,6 +245,40 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
     assert _invoke(stack, recorder, "DocsFunction", http_event("GET", "/v1/openapi.json"))[0] == 200
 
 
+def _drive_sign_in(stack: Stack, recorder: Recorder) -> None:
+    """Every auth route: Cognito's user-facing calls (no IAM) and the SES notice (IAM)."""
+
+    def auth(path: str, body: dict[str, Any], claims: dict[str, Any] | None = None) -> tuple[int, Any]:
+        return _invoke(stack, recorder, "AuthFunction", http_event("POST", path, body=body, claims=claims))
+
+    def code() -> str:
+        found = re.search(r"\b(\d{6})\b", MAILBOX.messages("new@example.com")[0].text)
+        assert found
+        return found.group(1)
+
+    new = {"email": "new@example.com", "password": PASSWORD, "name": "New"}
+    assert auth("/v1/auth/register", new)[0] == 202
+    assert auth("/v1/auth/resend-code", {"email": new["email"]})[0] == 202
+    assert auth("/v1/auth/confirm", {"email": new["email"], "code": code()})[0] == 200
+    assert auth("/v1/auth/register", {**new, "email": EMAIL})[0] == 202  # confirmed: SES notice
+    assert MAILBOX.messages(EMAIL)[0].source == "ses"
+    assert auth("/v1/auth/password-reset", {"email": new["email"]})[0] == 202
+    reset = {"email": new["email"], "code": code(), "new_password": PASSWORD + "x"}
+    assert auth("/v1/auth/password-reset/confirm", reset)[0] == 200
+    status, tokens = auth("/v1/auth/login", {"email": EMAIL, "password": PASSWORD})
+    assert status == 200
+    assert auth("/v1/auth/refresh", {"refresh_token": tokens["refresh_token"]})[0] == 200
+    claims = {"sub": unverified_claims(tokens["id_token"])["sub"], "email": EMAIL}
+    status, setup = auth("/v1/me/mfa/setup", {"access_token": tokens["access_token"]}, claims)
+    assert status == 200
+    verify = {"access_token": tokens["access_token"], "code": current_code(setup["secret"])}
+    assert auth("/v1/me/mfa/verify", verify, claims)[0] == 200
+    status, challenge = auth("/v1/auth/login", {"email": EMAIL, "password": PASSWORD})
+    assert challenge["mfa_required"] is True
+    answer = {"email": EMAIL, "session": challenge["session"], "code": current_code(setup["secret"])}
+    assert auth("/v1/auth/login/mfa", answer)[0] == 200
+
+
 def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
     _drive_every_flow(stack, recorder, monkeypatch)
     template = load_template(ROOT / "template.yaml")
@@ -252,7 +297,7 @@ def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: p
     unused = []
     for function, held in granted.items():
         for action, resource, prefixes in held:
-            if not action.startswith(("dynamodb:", "secretsmanager:")) or action in LAMBDA_ACTIONS:
+            if not action.startswith(("dynamodb:", "secretsmanager:", "ses:")) or action in LAMBDA_ACTIONS:
                 continue  # logs, the DLQ and stream reads are Lambda's doing, not the code's
             for pattern in sorted(prefixes) if prefixes else [None]:
                 if (function, action, pattern) in NOT_EXERCISED:
@@ -266,6 +311,10 @@ def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: p
                     unused.append((function, action, resource, pattern))
     assert unused == []
     assert not any(call.function == "DocsFunction" for call in recorder.calls)
+    # Cognito's user-facing calls are unsigned: the auth function's only IAM-checked call is SES's.
+    assert {(call.action, call.resource) for call in recorder.calls if call.function == "AuthFunction"} == {
+        ("ses:SendEmail", "SenderEmailIdentity")
+    }
     # The recording is real: the transaction's items and the salt read were seen.
     assert Call("TrackingFunction", "dynamodb:PutItem", "EventsTable", None) not in recorder.calls
     assert {call.action for call in recorder.calls if call.function == "TrackingFunction"} == {

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date
 
-from tally.accounts.domain import Account, Tokens
-from tally.errors import Conflict, NotAuthenticated, ServiceUnavailable
+from tally.accounts.domain import Account
+from tally.errors import Conflict, ServiceUnavailable
 from tally.tracking.counters import CounterTarget
 from tally.tracking.domain import CountedEvent, CounterSnapshot, DedupClaim, TrackedEvent
 
@@ -108,13 +108,3 @@ class InMemoryAccountRepository:
 
     def get(self, account_id: str) -> Account | None:
         return self.accounts.get(account_id)
-
-
-class FakeIdentity:
-    def __init__(self, users: dict[str, str]) -> None:
-        self.users = users
-
-    def login(self, email: str, password: str) -> Tokens:
-        if self.users.get(email) != password:
-            raise NotAuthenticated("Wrong email or password")
-        return Tokens(id_token=f"id-{email}", access_token="access", refresh_token="refresh", expires_in=3600)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from fnmatch import fnmatchcase
 from typing import Any
@@ -36,7 +37,12 @@ def resource_id(resource: Any) -> str:
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
         return str(resource["Fn::GetAtt"][0])
     if isinstance(resource, dict) and "Fn::Sub" in resource:
-        return str(resource["Fn::Sub"]).removeprefix("${").split(".")[0]
+        # The one resource the ARN names: ${EventsTable.Arn}/stream/*, or
+        # arn:${AWS::Partition}:ses:...:identity/${SenderEmailIdentity}.
+        named = {ref.split(".")[0] for ref in re.findall(r"\$\{([^}!]+)\}", str(resource["Fn::Sub"]))}
+        named = {ref for ref in named if not ref.startswith("AWS::")}
+        if len(named) == 1:
+            return str(named.pop())
     raise AssertionError(f"unexpected IAM resource {resource!r}")
 
 

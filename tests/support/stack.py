@@ -19,8 +19,10 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
+from local import cognito_codes
 from local.functions import FunctionSpec, build_functions
 from local.intrinsics import Pseudo, Resolver, parameter_values
+from local.mailbox import MAILBOX, install_ses_capture
 from local.moto_dynamodb import install as install_moto_fixes
 from local.resources import ResourceRegistry
 from local.template import load_template
@@ -61,6 +63,8 @@ def moto_endpoint() -> str:
     """One moto server per test session (server mode: streams and JWKS work as in the local stack),
     with the local stack's DynamoDB fixes, so tests and the local stack see the same DynamoDB."""
     install_moto_fixes()
+    cognito_codes.install()
+    install_ses_capture()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -78,8 +82,10 @@ def moto_stack() -> Iterator[Stack]:
         AWS_DEFAULT_REGION=REGION,
         AWS_ENDPOINT_URL=endpoint,
         POWERTOOLS_METRICS_NAMESPACE="Tally",
+        MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP="true",
     )
     requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    MAILBOX.clear()
     clients.reset_clients()
     template = load_template(ROOT / "template.yaml")
     pseudo = Pseudo(region=REGION)

@@ -13,7 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("module", ["tracking.app", "tracking.counter", "accounts.app", "docs.app"])
+@pytest.mark.parametrize(
+    "module", ["tracking.app", "tracking.counter", "accounts.app", "auth.app", "docs.app"]
+)
 def test_init_leaves_garbage_collection_on_with_its_objects_frozen(module: str) -> None:
     probe = f"import gc, {module}\nprint(gc.isenabled(), gc.get_freeze_count() > 0)\n"
     path = os.pathsep.join(str(ROOT / part) for part in ("layers/common", "functions"))

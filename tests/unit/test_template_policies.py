@@ -43,7 +43,12 @@ CODE_CALLS: dict[str, set[Grant]] = {
         # Idempotency completes (UpdateItem) or removes (DeleteItem) its record.
         ("dynamodb:UpdateItem", "BillingTable", frozenset({"idempotency#*"})),
         ("dynamodb:DeleteItem", "BillingTable", frozenset({"idempotency#*"})),
-        # Login is InitiateAuth, which needs no IAM permission.
+    },
+    "AuthFunction": {
+        # tally.notifications.mailer.SesMailer: the notice to an address's owner, from the sender
+        # identity only. Its Cognito calls (SignUp, InitiateAuth, ...) need no IAM permission, and
+        # it reaches no table at all.
+        ("ses:SendEmail", "SenderEmailIdentity", None),
     },
     "DocsFunction": set(),
 }
@@ -159,3 +164,15 @@ def test_visitor_salt_is_a_generated_secret_only_tracking_reads(template: Templa
     text = (ROOT / "template.yaml").read_text() + (ROOT / "samconfig.toml").read_text()
     assert "VISITOR_SALT:" not in text
     assert "AWS::StackId" not in text
+
+
+def test_the_sign_in_function_reaches_no_table_and_sends_only_from_the_sender_identity(
+    template: Template,
+) -> None:
+    auth = template.resources["AuthFunction"]
+    held = list(statements(template, auth))
+
+    assert not any(action.startswith("dynamodb:") for s in held for action in as_list(s["Action"]))
+    identity = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderEmailIdentity}"
+    assert [s["Resource"] for s in held] == [{"Fn::Sub": identity}]
+    assert template.resources["SenderEmailIdentity"].properties == {"EmailIdentity": {"Ref": "SenderEmail"}}

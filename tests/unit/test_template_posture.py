@@ -11,7 +11,24 @@ from local.intrinsics import Pseudo, Resolver, parameter_values
 from local.template import Template, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("TrackingFunction", "TrackingCounterFunction", "AccountsFunction", "DocsFunction")
+FUNCTIONS = (
+    "TrackingFunction",
+    "TrackingCounterFunction",
+    "AccountsFunction",
+    "AuthFunction",
+    "DocsFunction",
+)
+# The public sign-in routes and the parameters of their throttles (rate, burst).
+SIGN_IN_THROTTLES = {
+    "POST /v1/auth/login": "Login",
+    "POST /v1/auth/login/mfa": "LoginMfa",
+    "POST /v1/auth/register": "Register",
+    "POST /v1/auth/confirm": "Confirm",
+    "POST /v1/auth/resend-code": "ResendCode",
+    "POST /v1/auth/password-reset": "PasswordReset",
+    "POST /v1/auth/password-reset/confirm": "PasswordResetConfirm",
+    "POST /v1/auth/refresh": "Refresh",
+}
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +129,54 @@ def test_every_suppression_gives_its_reason(template: Template) -> None:
             reason = lines[index + 1].strip()
             assert reason.startswith("#"), f"line {index + 2}: no reason"
             assert len(reason) > 20, f"line {index + 2}: no reason"
+
+
+def test_each_sign_in_route_has_its_own_low_throttle(template: Template) -> None:
+    settings = _route_settings(template)
+    auth = template.resources["AuthFunction"].properties["Events"]
+    public = {
+        f"{event['Properties']['Method']} {event['Properties']['Path']}"
+        for event in auth.values()
+        if event["Properties"].get("Auth") == {"Authorizer": "NONE"}
+    }
+    assert public == set(SIGN_IN_THROTTLES)
+    for route, prefix in SIGN_IN_THROTTLES.items():
+        assert settings[route]["ThrottlingRateLimit"] == {"Ref": f"{prefix}RateLimit"}, route
+        assert settings[route]["ThrottlingBurstLimit"] == {"Ref": f"{prefix}BurstLimit"}, route
+        rate = int(template.parameters[f"{prefix}RateLimit"]["Default"])
+        burst = int(template.parameters[f"{prefix}BurstLimit"]["Default"])
+        assert rate <= 20, route
+        assert rate <= burst <= 2 * rate + 1, route
+
+
+def test_the_user_pool_lets_users_sign_up_and_keeps_existence_private(template: Template) -> None:
+    pool = template.resources["UserPool"].properties
+    client = template.resources["UserPoolClient"].properties
+
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is False
+    assert (pool["UsernameAttributes"], pool["UsernameConfiguration"]) == (
+        ["email"],
+        {"CaseSensitive": False},
+    )
+    assert pool["AutoVerifiedAttributes"] == ["email"]
+    assert (pool["MfaConfiguration"], pool["EnabledMfas"]) == ("OPTIONAL", ["SOFTWARE_TOKEN_MFA"])
+    message = pool["VerificationMessageTemplate"]
+    assert "{####}" in message["EmailMessage"]
+    assert message["EmailSubject"]
+    assert client["PreventUserExistenceErrors"] == "ENABLED"
+    assert {"name", "locale", "phone_number"} <= set(client["WriteAttributes"])
+    assert "custom:account_id" not in client["WriteAttributes"]
+
+
+@pytest.mark.parametrize(("verified", "account"), [("false", "COGNITO_DEFAULT"), ("true", "DEVELOPER")])
+def test_cognito_sends_through_ses_once_the_sender_is_verified(
+    template: Template, verified: str, account: str
+) -> None:
+    pool = template.resources["UserPool"]
+    resolved = _resolver(template, SenderEmailVerified=verified, SenderEmail="hello@tally.example")
+    config = resolved.resolve(pool.properties)["EmailConfiguration"]
+
+    assert config["EmailSendingAccount"] == account
+    if account == "DEVELOPER":
+        assert config["SourceArn"].endswith(":identity/SenderEmailIdentity")
+        assert config["From"] == "Tally <hello@tally.example>"

@@ -24,6 +24,8 @@ class Settings(BaseModel):
     # The Secrets Manager secret (ARN) holding the visitor fingerprint's salt: without it, stored
     # dedup keys cannot be reversed to an IP. Only the tracking function is given it.
     visitor_salt_secret_arn: str = Field(default="", alias="VISITOR_SALT_SECRET_ARN")
+    # The address Tally's emails come from: an SES identity the functions that send may use.
+    sender_email: str = Field(default="", alias="SENDER_EMAIL")
 
 
 class SettingsError(RuntimeError):

@@ -16,11 +16,3 @@ class Account:
     created_at: datetime
     siren: str | None = None
     siret: str | None = None
-
-
-@dataclass(frozen=True)
-class Tokens:
-    id_token: str
-    access_token: str
-    refresh_token: str | None
-    expires_in: int

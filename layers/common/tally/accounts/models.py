@@ -8,7 +8,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_va
 
 from tally.accounts.identifiers import siren_problem, siret_problem
 from tally.countries import COUNTRY_CODES, is_country
-from tally.http.fields import NO_NUL, SIREN, SIRET, Email, Name, WireModel
+from tally.http.fields import SIREN, SIRET, Email, Name, WireModel
 from tally.money import CURRENCY_EXPONENTS, is_currency
 
 
@@ -91,20 +91,6 @@ Siret = Annotated[
     ),
     AfterValidator(_siret),
 ]
-
-
-class LoginIn(WireModel):
-    model_config = ConfigDict(extra="forbid")
-
-    email: Email
-    password: str = Field(min_length=1, max_length=256, pattern=NO_NUL)
-
-
-class TokensOut(WireModel):
-    id_token: str = Field(description="Send as `Authorization: Bearer …`; carries groups and account")
-    access_token: str
-    refresh_token: str | None
-    expires_in: int = Field(description="Seconds until the id and access tokens expire")
 
 
 class AccountIn(WireModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from tally.accounts.domain import Account, Tokens
+from tally.accounts.domain import Account
 
 
 class AccountRepository(Protocol):
@@ -14,9 +14,3 @@ class AccountRepository(Protocol):
         ...
 
     def get(self, account_id: str) -> Account | None: ...
-
-
-class IdentityProvider(Protocol):
-    def login(self, email: str, password: str) -> Tokens:
-        """Exchange credentials for tokens; raises NotAuthenticated when they are wrong."""
-        ...

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Callable
 
 from tally import clock
-from tally.accounts.domain import Account, Tokens
+from tally.accounts.domain import Account
 from tally.accounts.models import AccountIn, AccountOut
-from tally.accounts.ports import AccountRepository, IdentityProvider
+from tally.accounts.ports import AccountRepository
 from tally.errors import NotFound
 
 
@@ -33,15 +33,10 @@ class AccountService:
     def __init__(
         self,
         accounts: AccountRepository,
-        identity: IdentityProvider,
         id_factory: Callable[[], str] = new_account_id,
     ) -> None:
         self._accounts = accounts
-        self._identity = identity
         self._new_id = id_factory
-
-    def login(self, email: str, password: str) -> Tokens:
-        return self._identity.login(email.lower(), password)
 
     def create(self, request: AccountIn) -> Account:
         account = Account(

@@ -1,0 +1,42 @@
+# ruff: noqa: E402 - the imports follow gc.disable(), on purpose (see below)
+"""Auth function: sign-up, codes, password reset, sign-in with TOTP, refresh (HTTP API).
+
+It has no DynamoDB access at all: Cognito's user-facing API needs no IAM permission, and the only
+grant is SES SendEmail from the sender identity (the notice to an address's owner).
+"""
+
+from __future__ import annotations
+
+import gc
+
+# No cyclic garbage collection during init: it would walk, again and again, the tens of thousands
+# of objects the imports create, all kept for the process's life (decision 0009). The end of this
+# module freezes them out of later collections and turns it back on.
+gc.disable()
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from auth.routes import router
+from tally.http.resolver import create_resolver, resolve
+from tally.observability import quiet_sdk_loggers
+
+# Before anything logs: the AWS SDK's debug lines carry passwords and tokens (decision 10).
+quiet_sdk_loggers()
+logger = Logger()
+app = create_resolver()
+app.include_router(router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return resolve(app, event, context)
+
+
+# Init's objects stay for the process's life: keep them out of every later collection (without
+# this, the first one would walk them all during the first request), then collect as usual.
+gc.freeze()
+gc.enable()

@@ -1,0 +1,1 @@
+"""Signing users up and in on Cognito: registration, codes, passwords, tokens and TOTP MFA."""
