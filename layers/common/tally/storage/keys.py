@@ -4,6 +4,8 @@ Billing table (generic single-table design):
     ACCOUNT#{id}            PROFILE                     an account (tenant, tracked business)
     SIREN#{siren}           CLAIM                       the one account holding a SIREN
     SIRET#{siret}           CLAIM                       the one account holding a SIRET
+    ACCOUNT#{id}            APIKEY#{key id}             an API key: name, scopes, prefix, dates
+    APIKEYHASH#{hmac}       APIKEY                      the key's lookup by its keyed hash
     IDEMPOTENCY#{scope}     {key}                       client retry ledger (later issues)
 
 Events table (high volume, TTL on `expires_at`, stream feeds the counters):
@@ -81,3 +83,19 @@ def stats_day(account_id: str, day: date) -> Key:
 
 def stats_sponsorship(account_id: str, sponsorship_id: str) -> Key:
     return _key(stats_pk(account_id), f"{STATS_SPONSORSHIP_PREFIX}{sponsorship_id}")
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+API_KEY_SK_PREFIX = "APIKEY#"
+API_KEY_LOOKUP_SK = "APIKEY"
+
+
+def api_key(account_id: str, key_id: str) -> Key:
+    """A key as its account lists it: name, scopes, prefix, dates (never the hash)."""
+    return _key(f"ACCOUNT#{account_id}", f"{API_KEY_SK_PREFIX}{key_id}")
+
+
+def api_key_lookup(key_hash: str) -> Key:
+    """What the authorizer reads by the key's keyed hash: account, key id, scopes, revoked."""
+    return _key(f"APIKEYHASH#{key_hash}", API_KEY_LOOKUP_SK)
