@@ -26,6 +26,11 @@ class Settings(BaseModel):
     visitor_salt_secret_arn: str = Field(default="", alias="VISITOR_SALT_SECRET_ARN")
     # The address Tally's emails come from: an SES identity the functions that send may use.
     sender_email: str = Field(default="", alias="SENDER_EMAIL")
+    # How long an instance trusts what it read of a user's memberships, sign-out and staff MFA:
+    # the bound on a removed member keeping access (docs/identity.md; the bound is 300).
+    membership_cache_seconds: int = Field(default=60, ge=0, le=300, alias="MEMBERSHIP_CACHE_SECONDS")
+    # The front end's base URL: links in emails (an invitation's {app_url}/invitations/accept?token=…).
+    app_url: str = Field(default="", alias="APP_URL")
 
 
 class SettingsError(RuntimeError):
