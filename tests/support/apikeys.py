@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,9 +11,10 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tally.apikeys.domain import KeyRecord
+from tally.apikeys.domain import ApiKey, KeyRecord
 from tally.apikeys.lookup import TOUCH_EVERY
 from tally.apikeys.secret import key_hash
+from tally.audit.records import AuditContext
 
 PEPPER = "pepper-for-tests"
 ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_pool"
@@ -90,3 +91,33 @@ class Pool:
         payload.update(claims)
         payload = {name: value for name, value in payload.items() if value is not None}
         return jwt.encode(payload, self.key, algorithm="RS256", headers={"kid": kid or self.kid})
+
+
+@dataclass
+class InMemoryApiKeyRepository:
+    """The account side, as tally.apikeys.dynamo does it: each change with its audit context."""
+
+    keys: dict[tuple[str, str], ApiKey] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)  # key id -> keyed hash
+    audited: list[tuple[str, str, AuditContext]] = field(default_factory=list)  # (action, key id, context)
+
+    def add(self, key: ApiKey, key_hash: str, context: AuditContext) -> None:
+        assert (key.account_id, key.id) not in self.keys
+        self.keys[(key.account_id, key.id)] = key
+        self.hashes[key.id] = key_hash
+        self.audited.append(("api_key.created", key.id, context))
+
+    def list(self, account_id: str) -> list[ApiKey]:
+        return [key for (account, _), key in self.keys.items() if account == account_id]
+
+    def get(self, account_id: str, key_id: str) -> ApiKey | None:
+        return self.keys.get((account_id, key_id))
+
+    def revoke(self, account_id: str, key_id: str, at: datetime, context: AuditContext) -> ApiKey | None:
+        key = self.keys.get((account_id, key_id))
+        if key is None or key.revoked:
+            return key
+        revoked = replace(key, revoked_at=at)
+        self.keys[(account_id, key_id)] = revoked
+        self.audited.append(("api_key.revoked", key_id, context))
+        return revoked

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from tally.apikeys.domain import KeyRecord
-from tally.apikeys.scopes import parse_scopes
 from tally.storage import keys
 from tally.storage.errors import error_code
 from tally.storage.items import from_item, string
@@ -46,7 +45,7 @@ class DynamoKeyLookup:
         return KeyRecord(
             key_id=str(item["key_id"]),
             account_id=str(item["account_id"]),
-            scopes=parse_scopes(str(item.get("scopes", ""))),
+            scopes=frozenset(str(scope) for scope in item.get("scopes") or ()),
             revoked=bool(item.get("revoked", False)),
         )
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Literal, get_args
 
 Scope = Literal["usage:write", "usage:read", "stats:read", "billing:read"]
-SCOPES: tuple[str, ...] = get_args(Scope)
+SCOPES: tuple[Scope, ...] = get_args(Scope)
 
 
 def scopes_text(scopes: Iterable[str]) -> str:

@@ -150,7 +150,8 @@ API_KEY_LOOKUP_SK = "APIKEY"
 
 
 def api_key(account_id: str, key_id: str) -> Key:
-    """A key as its account lists it: name, scopes, prefix, dates (never the hash)."""
+    """A key as its account lists it (name, scopes, prefix, dates), with its keyed hash so that
+    revoking it reaches its lookup."""
     return _key(account_pk(account_id), f"{API_KEY_SK_PREFIX}{key_id}")
 
 
@@ -194,4 +195,3 @@ def stats_day(account_id: str, day: date) -> Key:
 
 def stats_sponsorship(account_id: str, sponsorship_id: str) -> Key:
     return _key(stats_pk(account_id), f"{STATS_SPONSORSHIP_PREFIX}{sponsorship_id}")
-
