@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from accounts.api_keys import router as api_keys_router
 from accounts.routes import router
 from tally.http.resolver import create_resolver, resolve
 from tally.observability import quiet_sdk_loggers
@@ -25,6 +26,7 @@ quiet_sdk_loggers()
 logger = Logger()
 app = create_resolver()
 app.include_router(router)
+app.include_router(api_keys_router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -26,11 +26,15 @@ class AuthorizerConfig:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> AuthorizerConfig:
+        # Lambda sets AWS_REGION; AWS_DEFAULT_REGION is what the SDK falls back on elsewhere.
+        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or ""
         missing = [
             name
-            for name in ("BILLING_TABLE_NAME", "USER_POOL_ID", "USER_POOL_CLIENT_ID", "AWS_REGION")
+            for name in ("BILLING_TABLE_NAME", "USER_POOL_ID", "USER_POOL_CLIENT_ID")
             if not environ.get(name)
         ]
+        if not region:
+            missing.append("AWS_REGION")
         if missing:
             raise AuthorizerMisconfigured(f"The authorizer needs {', '.join(missing)} in its environment")
         endpoint = environ.get("AWS_ENDPOINT_URL_COGNITO_IDP") or environ.get("AWS_ENDPOINT_URL")
@@ -39,7 +43,7 @@ class AuthorizerConfig:
             pepper_secret_arn=environ.get("API_KEY_PEPPER_SECRET_ARN", ""),
             user_pool_id=environ["USER_POOL_ID"],
             client_id=environ["USER_POOL_CLIENT_ID"],
-            region=environ["AWS_REGION"],
+            region=region,
             cognito_endpoint=endpoint or None,
         )
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
+from accounts.api_keys import router as api_keys_router
 from accounts.routes import router as accounts_router
 from auth.routes import router as auth_router
 from tally.http.resolver import create_resolver
@@ -27,9 +28,20 @@ TITLE = "Tally API"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Billing and usage tracking for SaaS businesses. Private routes take a Cognito id token as "
-    "`Authorization: Bearer <id_token>` (from `POST /v1/auth/login`)."
+    "`Authorization: Bearer <id_token>` (from `POST /v1/auth/login`); the routes servers call "
+    "(stats now) also take an API key as `Authorization: Bearer tally_sk_…` "
+    "(`POST /v1/accounts/{account_id}/api-keys`)."
 )
-SECURITY_SCHEMES = {"bearerAuth": HTTPBearer(bearerFormat="JWT")}
+SECURITY_SCHEMES = {
+    "bearerAuth": HTTPBearer(bearerFormat="JWT", description="A Cognito id token"),
+    "apiKeyAuth": HTTPBearer(
+        bearerFormat="tally_sk_…",
+        description=(
+            "An API key of the account (`tally_sk_…`), on the routes that list it: each route "
+            "names the scope it needs, and a key reads only its own account"
+        ),
+    ),
+}
 # Powertools adds its FastAPI-shaped validation errors to every document; Tally answers its own
 # Error instead (each route documents it), so nothing refers to these.
 POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
@@ -56,6 +68,7 @@ def document() -> dict[str, Any]:
     app = create_resolver()
     app.include_router(tracking_router)
     app.include_router(accounts_router)
+    app.include_router(api_keys_router)
     app.include_router(auth_router)
     generated = app.get_openapi_json_schema(
         title=TITLE,

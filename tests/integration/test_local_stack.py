@@ -270,7 +270,6 @@ def test_real_template_routes_and_their_auth(real_stack: tuple[dict[str, Functio
         "POST /v1/auth/refresh",
     ]
     private = [
-        "GET /v1/track/stats",
         "POST /v1/accounts",
         "GET /v1/accounts/{account_id}",
         "POST /v1/me/mfa/setup",
@@ -286,6 +285,15 @@ def test_real_template_routes_and_their_auth(real_stack: tuple[dict[str, Functio
         assert authorizer.identity_header == "authorization"
     assert by_key["POST /v1/track/click"].function == "TrackingFunction"
     assert by_key["POST /v1/auth/login"].function == "AuthFunction"
+    # The routes that accept API keys: the Lambda authorizer, as the template configures it.
+    assert by_key["GET /v1/track/stats"].authorizer == LambdaAuthorizerSpec(
+        name="KeyOrTokenAuthorizer",
+        function="AuthorizerFunction",
+        identity_sources=("$request.header.Authorization",),
+        payload_format="2.0",
+        simple_responses=True,
+        ttl_seconds=30,
+    )
 
     found = routes.match("GET", "/v1/accounts/acc_123")
     assert found is not None

@@ -28,11 +28,13 @@ from tally.storage import clients, keys
 from tests.support.events import FakeContext, admin_claims, http_event
 from tests.support.policies import Grant, allows, grants
 from tests.support.stack import ROOT, Stack, stream_batch
+from tests.support.tenancy import seed_account, seed_member, user_claims
 from tests.support.totp import current_code
 
 EMAIL = "owner@example.com"
 PASSWORD = "Correct-Horse-9!"
 ACCOUNT = "acc_demo"
+OWNER = user_claims("owner-sub", EMAIL)
 
 # Granted for code paths these flows cannot reach yet: the SIREN/SIRET uniqueness claims another
 # branch adds to account creation, and Powertools Idempotency's GetItem fallback (used only when
@@ -71,6 +73,8 @@ class Recorder:
     names: dict[str, str]  # physical name or ARN -> logical id
     function: str | None = None
     calls: set[Call] = field(default_factory=set)
+    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (function, UpdateItem params)
+    last_function: str | None = None  # the function invoked last (see _invoke)
 
     def __call__(self, **kwargs: Any) -> None:
         params: dict[str, Any] = kwargs["params"]
@@ -78,6 +82,8 @@ class Recorder:
         if self.function is None or model.auth_type == "none":  # unsigned calls (InitiateAuth) need no IAM
             return
         service = model.service_model.signing_name
+        if model.name == "UpdateItem":
+            self.updates.append((self.function, dict(params)))
         for action, resource, key in _as_iam(service, model.name, params):
             self.calls.add(Call(self.function, action, self.names.get(resource, resource), key))
 
@@ -97,6 +103,8 @@ def _partition_key(key: dict[str, Any] | None) -> str | None:
 def _as_iam(service: str, operation: str, params: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
     if service == "secretsmanager":
         yield f"secretsmanager:{operation}", str(params["SecretId"]), None
+    elif service == "cognito-idp":  # the admin API is authorised on the user pool
+        yield f"cognito-idp:{operation}", str(params["UserPoolId"]), None
     elif service == "ses":  # SESv2 SendEmail is authorised on the sender's identity
         yield f"ses:{operation}", parseaddr(str(params["FromEmailAddress"]))[1], None
     elif operation == "TransactWriteItems":
@@ -127,7 +135,14 @@ def _as_iam(service: str, operation: str, params: dict[str, Any]) -> Iterator[tu
 def recorder(stack: Stack) -> Iterator[Recorder]:
     names = {
         stack.ref(logical): logical
-        for logical in ("BillingTable", "EventsTable", "VisitorSaltSecret", "SenderEmailIdentity")
+        for logical in (
+            "BillingTable",
+            "EventsTable",
+            "VisitorSaltSecret",
+            "SenderEmailIdentity",
+            "ApiKeyPepperSecret",
+            "UserPool",
+        )
     }
     recording = Recorder(names)
     session = clients.session()  # the session every function's clients come from
@@ -142,14 +157,23 @@ def recorder(stack: Stack) -> Iterator[Recorder]:
 
 
 def _reset_caches() -> None:
+    from authorizer import app as authorizer_app
+
+    from accounts import api_keys
     from accounts import routes as accounts_routes
     from auth import routes as auth_routes
     from tally import parameters
     from tally.http import idempotency
+    from tally.identity import wiring
     from tracking import counter
     from tracking import routes as tracking_routes
 
     clients.reset_clients()
+    api_keys.service.cache_clear()
+    wiring.access_policy.cache_clear()
+    authorizer_app.config.cache_clear()
+    authorizer_app.key_verifier.cache_clear()
+    authorizer_app.id_tokens.cache_clear()
     parameters.secrets_provider.cache_clear()
     tracking_routes.service.cache_clear()
     counter.projection.cache_clear()
@@ -166,11 +190,17 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "AccountsFunction": "accounts.app",
         "AuthFunction": "auth.app",
         "DocsFunction": "docs.app",
+        "AuthorizerFunction": "authorizer.app",
     }[function]
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
+    if recorder.last_function != function:
+        # Each function is a process of its own in Lambda: nothing one cached (the pepper, the
+        # caller's memberships) spares another its own calls.
+        _reset_caches()
+        recorder.last_function = function
     with stack.environment(function), recorder.running(function):
         answer = handler(event, FakeContext())
-    if "statusCode" not in answer:
+    if "statusCode" not in answer:  # a stream batch's or an authorizer's answer
         return 200, answer
     return answer["statusCode"], json.loads(answer["body"] or "null")
 
@@ -200,8 +230,15 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
         stack, recorder, "TrackingCounterFunction", {"Records": stream_batch(stack, "EventsTable")}
     )
     assert status == 200
-    stats = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=admin_claims())
+    seed_account(stack, ACCOUNT)
+    seed_member(stack, OWNER["sub"], ACCOUNT)
+    stats = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=OWNER)
     assert track(stats)[1]["clicks_total"] == 1
+    # Staff powers need MFA, which the policy asks Cognito about.
+    staff = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=admin_claims())
+    assert track(staff)[1]["code"] == "mfa_setup_required"
+
+    _drive_api_keys(stack, recorder)
 
     _drive_sign_in(stack, recorder)
 
@@ -243,6 +280,45 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
     monkeypatch.undo()
 
     assert _invoke(stack, recorder, "DocsFunction", http_event("GET", "/v1/openapi.json"))[0] == 200
+
+
+def _drive_api_keys(stack: Stack, recorder: Recorder) -> None:
+    """An owner creates, lists and revokes a key; the authorizer checks it; stats read with it."""
+    path = f"/v1/accounts/{ACCOUNT}/api-keys"
+    route = "/v1/accounts/{account_id}/api-keys"
+
+    def accounts(method: str, *, key_id: str = "", body: Any = None, claims: Any = OWNER) -> tuple[int, Any]:
+        event = http_event(
+            method,
+            f"{path}/{key_id}" if key_id else path,
+            body=body,
+            claims=claims,
+            route=f"{method} {route}" + ("/{key_id}" if key_id else ""),
+            path_parameters={"account_id": ACCOUNT, **({"key_id": key_id} if key_id else {})},
+        )
+        return _invoke(stack, recorder, "AccountsFunction", event)
+
+    def authorize(secret: str) -> dict[str, Any]:
+        header = f"Bearer {secret}"
+        event = {
+            "version": "2.0",
+            "type": "REQUEST",
+            "identitySource": [header],
+            "headers": {"authorization": header},
+        }
+        answer: dict[str, Any] = _invoke(stack, recorder, "AuthorizerFunction", event)[1]
+        return answer
+
+    status, created = accounts("POST", body={"name": "server", "scopes": ["stats:read"]})
+    assert status == 201
+    assert accounts("GET")[0] == 200
+    allowed = authorize(created["secret"])
+    assert allowed["context"]["kind"] == "api_key"
+    stats = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT})
+    stats["requestContext"]["authorizer"] = {"lambda": allowed["context"]}
+    assert _invoke(stack, recorder, "TrackingFunction", stats)[0] == 200
+    assert accounts("DELETE", key_id=created["id"])[0] == 200
+    assert accounts("GET", claims=admin_claims())[1]["code"] == "mfa_setup_required"
 
 
 def _drive_sign_in(stack: Stack, recorder: Recorder) -> None:
@@ -297,7 +373,10 @@ def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: p
     unused = []
     for function, held in granted.items():
         for action, resource, prefixes in held:
-            if not action.startswith(("dynamodb:", "secretsmanager:", "ses:")) or action in LAMBDA_ACTIONS:
+            if (
+                not action.startswith(("dynamodb:", "secretsmanager:", "ses:", "cognito-idp:"))
+                or action in LAMBDA_ACTIONS
+            ):
                 continue  # logs, the DLQ and stream reads are Lambda's doing, not the code's
             for pattern in sorted(prefixes) if prefixes else [None]:
                 if (function, action, pattern) in NOT_EXERCISED:
@@ -321,5 +400,21 @@ def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: p
         "dynamodb:PutItem",
         "dynamodb:Query",
         "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
         "secretsmanager:GetSecretValue",
+        "cognito-idp:AdminGetUser",
     }
+    # The authorizer's UpdateItem touches only what its dynamodb:Attributes condition allows.
+    authorizer_updates = [params for function, params in recorder.updates if function == "AuthorizerFunction"]
+    assert authorizer_updates
+    for params in authorizer_updates:
+        expressions = re.sub(r":\w+", "", f"{params['UpdateExpression']} {params['ConditionExpression']}")
+        named = set(re.findall(r"\b[A-Za-z_]+\b", expressions)) - {
+            "SET",
+            "AND",
+            "OR",
+            "attribute_exists",
+            "attribute_not_exists",
+        }
+        assert named <= {"PK", "SK", "last_used_at"}, named
+        assert params.get("ReturnValues", "NONE") == "NONE"

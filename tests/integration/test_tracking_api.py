@@ -9,25 +9,32 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tally.storage import clients, keys
-from tests.support.events import FakeContext, admin_claims, http_event, tenant_claims
+from tally.storage import clients
+from tests.support.events import FakeContext, http_event
 from tests.support.stack import Stack, stream_batch
+from tests.support.tenancy import seed_account, seed_member, staff_with_mfa, user_claims
 
 ACCOUNT = "acc_demo"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
+OWNER = user_claims("owner-1")  # the account's owner (its membership is in the billing table)
+STRANGER = user_claims("stranger-1")  # signed in, a member of no account
+
+
 @pytest.fixture
 def api(stack: Stack) -> Iterator[Stack]:
-    clients.dynamodb().put_item(
-        TableName=stack.ref("BillingTable"), Item=keys.account(ACCOUNT) | {"kind": {"S": "account"}}
-    )
+    seed_account(stack, ACCOUNT)
+    seed_member(stack, OWNER["sub"], ACCOUNT)
     with stack.environment("TrackingFunction"):
+        from tally.identity import wiring
         from tracking import routes
 
         routes.service.cache_clear()
+        wiring.access_policy.cache_clear()
         yield stack
         routes.service.cache_clear()
+        wiring.access_policy.cache_clear()
 
 
 def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -87,7 +94,7 @@ def test_click_view_and_stats_add_up(api: Stack) -> None:
     project(api)
     project(api)  # a redelivered stream batch changes nothing
 
-    status, body, _ = stats(admin_claims(), days="7")
+    status, body, _ = stats(OWNER, days="7")
 
     assert status == 200
     assert (body["clicks_total"], body["views_total"], body["clicks"], body["views"]) == (2, 2, 2, 2)
@@ -177,10 +184,10 @@ def test_batches_over_100_and_bodies_over_64_kib_are_refused_whole(api: Stack) -
 
 def test_stats_need_a_token_and_the_right_account(api: Stack) -> None:
     assert stats(None)[0] == 401
-    assert stats(tenant_claims("acc_other"))[0] == 403
-    assert stats(tenant_claims(ACCOUNT))[0] == 200
-    assert stats(admin_claims(), account_id="acc_nobody")[0] == 404
-    status, answer, _ = stats(admin_claims(), days="0")
+    assert stats(STRANGER)[0] == 403
+    assert stats(OWNER)[0] == 200
+    assert stats(staff_with_mfa(api), account_id="acc_nobody")[0] == 404
+    status, answer, _ = stats(OWNER, days="0")
     assert status == 422
     assert answer["errors"][0] == {"field": "days", "in": "query", "message": answer["errors"][0]["message"]}
 
@@ -204,9 +211,9 @@ def test_a_throttled_table_answers_503_with_retry_after(api: Stack, monkeypatch:
 
 def test_stats_errors_say_the_account_is_a_query_parameter(api: Stack) -> None:
     answers = [
-        stats(tenant_claims("acc_other")),
-        stats(admin_claims(), account_id="acc_nobody"),
-        stats(admin_claims(), account_id="not an id"),
+        stats(STRANGER),
+        stats(staff_with_mfa(api), account_id="acc_nobody"),
+        stats(OWNER, account_id="not an id"),
     ]
 
     assert [status for status, _, _ in answers] == [403, 404, 422]
@@ -222,7 +229,7 @@ def test_the_gateways_answer_for_an_unknown_path_in_a_function_has_tallys_shape(
 
 
 def test_a_query_parameter_sent_twice_is_refused_in_words(api: Stack) -> None:
-    event = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=admin_claims())
+    event = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=OWNER)
     event["rawQueryString"] = f"account_id={ACCOUNT}&account_id=acc_other"
     event["queryStringParameters"] = {"account_id": f"{ACCOUNT},acc_other"}  # API Gateway joins repeats
 

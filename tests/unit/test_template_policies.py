@@ -28,6 +28,11 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ("dynamodb:BatchGetItem", "BillingTable", frozenset({"ACCOUNT#*"})),
         # tally.parameters.SecretString: the visitor salt.
         ("secretsmanager:GetSecretValue", "VisitorSaltSecret", None),
+        # Stats' access policy (tally.identity.dynamo and .cognito): the account's status, the
+        # caller's memberships, whether a staff caller has MFA on.
+        ("dynamodb:GetItem", "BillingTable", frozenset({"ACCOUNT#*"})),
+        ("dynamodb:Query", "BillingTable", frozenset({"USER#*"})),
+        ("cognito-idp:AdminGetUser", "UserPool", None),
     },
     "TrackingCounterFunction": {
         # DynamoCounterStore.apply: Updates (mark the events, add to the counters) in one
@@ -43,6 +48,16 @@ CODE_CALLS: dict[str, set[Grant]] = {
         # Idempotency completes (UpdateItem) or removes (DeleteItem) its record.
         ("dynamodb:UpdateItem", "BillingTable", frozenset({"idempotency#*"})),
         ("dynamodb:DeleteItem", "BillingTable", frozenset({"idempotency#*"})),
+        # tally.apikeys.dynamo.DynamoApiKeyRepository: a key's item, its lookup by hash and the
+        # audit record in one transaction (Puts to create, Updates to revoke), and listing.
+        ("dynamodb:PutItem", "BillingTable", frozenset({"ACCOUNT#*", "APIKEYHASH#*", "AUDIT#*"})),
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"ACCOUNT#*", "APIKEYHASH#*"})),
+        # ... and tally.identity.dynamo.DynamoUserRecords: the caller's memberships.
+        ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*", "USER#*"})),
+        # The pepper of the keys' hashes (tally.parameters.SecretString).
+        ("secretsmanager:GetSecretValue", "ApiKeyPepperSecret", None),
+        # tally.identity.cognito.CognitoMfaSettings: whether a staff caller has MFA on.
+        ("cognito-idp:AdminGetUser", "UserPool", None),
     },
     "AuthFunction": {
         # tally.notifications.mailer.SesMailer: the notice to an address's owner, from the sender
@@ -51,6 +66,15 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ("ses:SendEmail", "SenderEmailIdentity", None),
     },
     "DocsFunction": set(),
+    "AuthorizerFunction": {
+        # tally.apikeys.lookup.DynamoKeyLookup.find: one GetItem of the key's lookup by its hash.
+        ("dynamodb:GetItem", "BillingTable", frozenset({"APIKEYHASH#*"})),
+        # DynamoKeyLookup.touch: the key's last_used_at, at most once a minute (the attributes
+        # it may write are held by test_the_authorizer_writes_only_a_keys_last_use).
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"ACCOUNT#*"})),
+        # tally.parameters.SecretString: the pepper of the keys' hashes.
+        ("secretsmanager:GetSecretValue", "ApiKeyPepperSecret", None),
+    },
 }
 
 # The counter's own role also carries what Lambda itself does for it.
@@ -120,6 +144,10 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         keys.event("a", datetime(2026, 1, 1, tzinfo=UTC), "e")["PK"]["S"],
         keys.dedup("f")["PK"]["S"],
         keys.stats_day("a", date(2026, 1, 1))["PK"]["S"],
+        keys.api_key("a", "k")["PK"]["S"],
+        keys.api_key_lookup("h")["PK"]["S"],
+        keys.audit_pk("a"),
+        keys.user_pk("s"),
     }
     granted = {
         prefix
@@ -176,3 +204,42 @@ def test_the_sign_in_function_reaches_no_table_and_sends_only_from_the_sender_id
     identity = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderEmailIdentity}"
     assert [s["Resource"] for s in held] == [{"Fn::Sub": identity}]
     assert template.resources["SenderEmailIdentity"].properties == {"EmailIdentity": {"Ref": "SenderEmail"}}
+
+
+def test_the_authorizer_writes_only_a_keys_last_use(template: Template) -> None:
+    """IAM cannot name a sort key: the authorizer's UpdateItem on ACCOUNT# items is held to the
+    attributes of a key's last use, and may not read anything back beyond what it wrote."""
+    authorizer = template.resources["AuthorizerFunction"]
+    [update] = [s for s in statements(template, authorizer) if s["Action"] == "dynamodb:UpdateItem"]
+    condition = update["Condition"]
+    assert condition["ForAllValues:StringEquals"] == {"dynamodb:Attributes": ["PK", "SK", "last_used_at"]}
+    assert condition["StringEqualsIfExists"] == {
+        "dynamodb:ReturnValues": ["NONE", "UPDATED_OLD", "UPDATED_NEW"]
+    }
+
+
+def test_the_key_pepper_is_a_generated_secret_and_api_gateway_alone_invokes_the_authorizer(
+    template: Template,
+) -> None:
+    secret = template.resources["ApiKeyPepperSecret"]
+    assert secret.type == "AWS::SecretsManager::Secret"
+    assert "GenerateSecretString" in secret.properties
+    assert "SecretString" not in secret.properties
+    environment = template.resources["AuthorizerFunction"].properties["Environment"]["Variables"]
+    assert environment["API_KEY_PEPPER_SECRET_ARN"] == {"Ref": "ApiKeyPepperSecret"}
+    permission = template.resources["AuthorizerFunctionInvokePermission"].properties
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert permission["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    api = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}"
+    assert permission["SourceArn"] == {"Fn::Sub": f"{api}/authorizers/*"}
+
+
+def test_only_the_functions_that_create_or_check_keys_read_the_pepper(template: Template) -> None:
+    readers = [
+        function.logical_id
+        for function in _functions(template)
+        if any(grant[1] == "ApiKeyPepperSecret" for grant in grants(template, function))
+    ]
+    assert sorted(readers) == ["AccountsFunction", "AuthorizerFunction"]
+    environment = template.resources["AccountsFunction"].properties["Environment"]["Variables"]
+    assert environment["API_KEY_PEPPER_SECRET_ARN"] == {"Ref": "ApiKeyPepperSecret"}
