@@ -62,9 +62,7 @@ class Gateway:
         self.after_invoke = after_invoke
         # Route ARNs (what a Lambda authorizer's policy names) carry the stack's region.
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
-        self.lambda_authorizers = LambdaAuthorizers(
-            invoker.invoke, self.clock, region=region, after_invoke=self._after_invoke
-        )
+        self.lambda_authorizers = LambdaAuthorizers(invoker.invoke, self.clock, region=region)
 
     def handle(self, request: HttpRequest) -> HttpResult:
         started = time.monotonic()

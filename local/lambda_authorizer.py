@@ -92,13 +92,11 @@ class LambdaAuthorizers:
         *,
         region: str = "eu-west-1",
         account_id: str = ACCOUNT_ID,
-        after_invoke: Callable[[], None] | None = None,
     ) -> None:
         self._invoke = invoke
         self._now = now
         self.region = region
         self.account_id = account_id
-        self._after_invoke = after_invoke
         self._cache: OrderedDict[tuple[str, str], tuple[_Answer, datetime]] = OrderedDict()
         self._lock = threading.Lock()
         self.invocations = 0  # how many times an authorizer function ran (tests, benchmarks)
@@ -158,13 +156,12 @@ class LambdaAuthorizers:
         if spec.function is None:
             raise AuthorizerFailed(f"{spec.name}: its FunctionArn is not a function of the template")
         self.invocations += 1
+        # The stream pollers are not woken after an authorizer, as they are after a route's
+        # function: an authorizer writes no event (they poll on their interval anyway).
         try:
             response = self._invoke(spec.function, event)
         except InvocationError as exc:
             raise AuthorizerFailed(f"{spec.name} failed: {exc}") from exc
-        finally:
-            if self._after_invoke is not None:
-                self._after_invoke()
         return _read_answer(spec, response)
 
     def _event(
