@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 ACCOUNT = "acc_bench"
+BENCH_USER = "user-bench"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -117,6 +118,12 @@ def bench_stack(accounts: Iterable[str] = (ACCOUNT,)) -> Iterator[Stack]:
         for account in accounts:
             clients.dynamodb().put_item(
                 TableName=billing, Item=keys.account(account) | {"kind": {"S": "account"}}
+            )
+            # The stats reader is a member of every benchmark account (the policy reads it).
+            clients.dynamodb().put_item(
+                TableName=billing,
+                Item=keys.membership(BENCH_USER, account)
+                | {"kind": {"S": "membership"}, "account_id": {"S": account}, "role": {"S": "viewer"}},
             )
         yield stack
 
@@ -247,7 +254,7 @@ def stats_event(account_id: str = ACCOUNT, days: int = 30) -> dict[str, Any]:
         "GET",
         "/v1/track/stats",
         query={"account_id": account_id, "days": str(days)},
-        claims=tenant_claims(account_id),
+        claims=tenant_claims(BENCH_USER),
     )
 
 

@@ -73,6 +73,23 @@ SUCCESS = {
     ("post", "/v1/me/mfa/verify"): "200",
     ("post", "/v1/accounts"): "201",
     ("get", "/v1/accounts/{account_id}"): "200",
+    ("patch", "/v1/accounts/{account_id}"): "200",
+    ("post", "/v1/accounts/{account_id}/status"): "200",
+    ("get", "/v1/accounts/{account_id}/members"): "200",
+    ("patch", "/v1/accounts/{account_id}/members/{user_id}"): "200",
+    ("delete", "/v1/accounts/{account_id}/members/{user_id}"): "204",
+    ("post", "/v1/accounts/{account_id}/invitations"): "201",
+    ("get", "/v1/accounts/{account_id}/invitations"): "200",
+    ("delete", "/v1/accounts/{account_id}/invitations/{invitation_id}"): "204",
+    ("post", "/v1/invitations/accept"): "200",
+    ("post", "/v1/accounts/join"): "201",
+    ("get", "/v1/accounts/{account_id}/join-requests"): "200",
+    ("post", "/v1/accounts/{account_id}/join-requests/{request_id}/approve"): "200",
+    ("post", "/v1/accounts/{account_id}/join-requests/{request_id}/reject"): "200",
+    ("get", "/v1/me"): "200",
+    ("patch", "/v1/me"): "200",
+    ("post", "/v1/auth/logout"): "200",
+    ("get", "/v1/audit"): "200",
 }
 
 
