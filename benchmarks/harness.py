@@ -38,15 +38,14 @@ from benchmarks import ROOT
 from tally.storage import clients, keys
 from tally.tracking.domain import EventKind, TrackedEvent
 from tally.tracking.models import ClickSource, ViewSource
-from tests.support.events import FakeContext, http_event
+from tests.support.events import FakeContext, http_event, tenant_claims
 from tests.support.stack import Stack, moto_stack
-from tests.support.tenancy import user_claims
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 ACCOUNT = "acc_bench"
-READER = "bench-reader"  # the user the stats requests come from, a viewer of every bench account
+BENCH_USER = "user-bench"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -120,12 +119,11 @@ def bench_stack(accounts: Iterable[str] = (ACCOUNT,)) -> Iterator[Stack]:
             clients.dynamodb().put_item(
                 TableName=billing, Item=keys.account(account) | {"kind": {"S": "account"}}
             )
-            # The reader of the stats requests: a member of every account (the access policy
-            # reads the membership mirror).
+            # The stats reader is a member of every benchmark account (the policy reads it).
             clients.dynamodb().put_item(
                 TableName=billing,
-                Item=keys.membership(READER, account)
-                | {"account_id": {"S": account}, "role": {"S": "viewer"}},
+                Item=keys.membership(BENCH_USER, account)
+                | {"kind": {"S": "membership"}, "account_id": {"S": account}, "role": {"S": "viewer"}},
             )
         yield stack
 
@@ -259,7 +257,7 @@ def stats_event(account_id: str = ACCOUNT, days: int = 30) -> dict[str, Any]:
         "GET",
         "/v1/track/stats",
         query={"account_id": account_id, "days": str(days)},
-        claims=user_claims(READER),
+        claims=tenant_claims(BENCH_USER),
     )
 
 

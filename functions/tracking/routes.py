@@ -7,12 +7,12 @@ from typing import Annotated
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
-from tally.identity.policy import Permission
+from tally.identity.policy import ACCOUNT_HEADER, Permission
 from tally.identity.principal import principal_from_event
 from tally.identity.wiring import access_policy
 from tally.parameters import SecretString
@@ -131,13 +131,25 @@ def track_batch(body: BatchIn) -> BatchOut:
 )
 def stats(
     account_id: Annotated[
-        str, Query(min_length=1, max_length=64, pattern=IDENTIFIER, description="The account to report on")
-    ],
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            pattern=IDENTIFIER,
+            description="The account to report on (else X-Account-Id, else your only account)",
+        ),
+    ] = None,
     days: Annotated[
         int, Query(ge=1, le=MAX_STATS_DAYS, description="Window length in days, today included")
     ] = 30,
+    account_header: Annotated[
+        str | None, Header(alias=ACCOUNT_HEADER, min_length=1, max_length=64, pattern=IDENTIFIER)
+    ] = None,
 ) -> StatsOut:
     # A user of the account, platform staff, or an API key of this account with stats:read.
-    principal = principal_from_event(router.current_event)
-    access = access_policy().authorize(principal, Permission.STATS_READ, account_id)
+    who = principal_from_event(router.current_event)
+    policy = access_policy()
+    access = policy.authorize(
+        who, Permission.STATS_READ, account_id or policy.account_for(who, account_header)
+    )
     return service().stats(access.account_id, days)

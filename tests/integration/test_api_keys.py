@@ -16,11 +16,12 @@ from tally.apikeys.verifier import REVOKED, UNKNOWN
 from tally.audit.items import record_of
 from tally.auth.claims import unverified_claims
 from tally.clock import FixedClock
+from tally.identity.roles import Role
 from tally.storage import clients, keys
 from tally.storage.items import from_item
 from tests.support.events import FakeContext, http_event
 from tests.support.stack import Stack
-from tests.support.tenancy import seed_account, seed_member, user_claims
+from tests.support.tenancy import User, seed_account, seed_member, user_claims
 
 ACCOUNT = "acc_keys"
 OTHER = "acc_other"
@@ -34,9 +35,9 @@ def seed(stack: Stack) -> None:
     """Two active accounts, an owner of the first, a plain member of the first, an owner of the second."""
     for account in (ACCOUNT, OTHER):
         seed_account(stack, account)
-    seed_member(stack, OWNER, ACCOUNT, "owner")
-    seed_member(stack, "member-sub", ACCOUNT, "member")
-    seed_member(stack, "other-owner", OTHER, "owner")
+    seed_member(stack, ACCOUNT, User(OWNER, f"{OWNER}@example.com"), Role.OWNER)
+    seed_member(stack, ACCOUNT, User("member-sub", "member-sub@example.com"), Role.MEMBER)
+    seed_member(stack, OTHER, User("other-owner", "other-owner@example.com"), Role.OWNER)
 
 
 def _forget_process_state() -> None:

@@ -1,13 +1,14 @@
-"""Accounts, memberships and platform staff as the access policy reads them, for in-process tests.
-
-Items are written as tally.identity.dynamo reads them (the account's status, the user's membership
-mirror); staff get a pool user with TOTP on, as the policy asks Cognito for staff powers.
-"""
+"""Users, staff and members for the in-process tests against moto: real Cognito users (staff with
+TOTP on, as the policy requires), membership items, and the claims API Gateway would hand over."""
 
 from __future__ import annotations
 
+import time
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from tally.identity.roles import PLATFORM_ADMIN, Role
 from tally.storage import clients, keys
 from tally.storage.items import to_item
 from tests.support.stack import Stack
@@ -16,42 +17,117 @@ from tests.support.totp import current_code
 PASSWORD = "Correct-Horse-9!"
 
 
-def seed_account(stack: Stack, account_id: str, status: str = "active") -> None:
-    item = keys.account(account_id) | to_item({"kind": "account", "id": account_id, "status": status})
-    clients.dynamodb().put_item(TableName=stack.ref("BillingTable"), Item=item)
+@dataclass(frozen=True)
+class User:
+    sub: str
+    email: str
+    groups: tuple[str, ...] = ()
+
+    def claims(self, **extra: Any) -> dict[str, Any]:
+        """As API Gateway's JWT authorizer hands them over (strings; groups flattened)."""
+        claims: dict[str, Any] = {
+            "sub": self.sub,
+            "email": self.email,
+            "token_use": "id",
+            "iat": str(int(time.time())),
+        }
+        if self.groups:
+            claims["cognito:groups"] = "[" + " ".join(self.groups) + "]"
+        return claims | extra
 
 
-def seed_member(stack: Stack, subject: str, account_id: str, role: str = "owner") -> None:
-    mirror = keys.membership(subject, account_id) | to_item({"account_id": account_id, "role": role})
-    clients.dynamodb().put_item(TableName=stack.ref("BillingTable"), Item=mirror)
+def user_claims(sub: str = "user-1", email: str | None = None, *groups: str) -> dict[str, Any]:
+    """A user who needs no Cognito account (no staff powers: those need MFA in Cognito)."""
+    return User(sub, email or f"{sub}@example.com", groups).claims()
 
 
-def user_claims(subject: str, email: str | None = None) -> dict[str, Any]:
-    """What API Gateway's JWT authorizer hands over for an id token (values as strings)."""
-    return {
-        "sub": subject,
-        "email": email or f"{subject}@example.com",
-        "token_use": "id",
-        "iat": "1790000000",
-    }
-
-
-def staff_with_mfa(stack: Stack, email: str = "staff@example.com") -> dict[str, Any]:
-    """A platform admin of the pool with TOTP on: the claims of their id token."""
+def create_user(stack: Stack, email: str | None = None, *groups: str, mfa: bool = False) -> User:
+    """A confirmed Cognito user (in `groups`, with TOTP on when `mfa`), as the pool holds them."""
+    email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
     pool, client_id = stack.ref("UserPool"), stack.ref("UserPoolClient")
     cognito = stack.client("cognito-idp")
-    created = cognito.admin_create_user(UserPoolId=pool, Username=email, MessageAction="SUPPRESS")
-    subject = next(a["Value"] for a in created["User"]["Attributes"] if a["Name"] == "sub")
+    created = cognito.admin_create_user(
+        UserPoolId=pool,
+        Username=email,
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+    )
+    sub = next(a["Value"] for a in created["User"]["Attributes"] if a["Name"] == "sub")
     cognito.admin_set_user_password(UserPoolId=pool, Username=email, Password=PASSWORD, Permanent=True)
-    signed_in = cognito.initiate_auth(
-        ClientId=client_id,
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
+    for group in groups:
+        cognito.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName=group)
+    if mfa:
+        signed_in = cognito.initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
+        )
+        access = signed_in["AuthenticationResult"]["AccessToken"]
+        secret = cognito.associate_software_token(AccessToken=access)["SecretCode"]
+        cognito.verify_software_token(AccessToken=access, UserCode=current_code(secret))
+        cognito.admin_set_user_mfa_preference(
+            UserPoolId=pool, Username=email, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
+        )
+    return User(sub, email, tuple(groups))
+
+
+def staff(stack: Stack, group: str = PLATFORM_ADMIN, *, mfa: bool = True) -> User:
+    return create_user(stack, None, group, mfa=mfa)
+
+
+def seed_account(stack: Stack, account_id: str, **values: Any) -> None:
+    """An account item as the accounts store writes it (active unless told otherwise)."""
+    item = {
+        "kind": "account",
+        "id": account_id,
+        "name": f"Account {account_id}",
+        "email": f"contact@{account_id}.example.com",
+        "country": "FR",
+        "currency": "EUR",
+        "status": "active",
+        "owner_count": 0,
+        "created_at": "2026-01-01T00:00:00+00:00",
+    } | values
+    clients.dynamodb().put_item(
+        TableName=stack.ref("BillingTable"), Item=keys.account(account_id) | to_item(item)
     )
-    access = signed_in["AuthenticationResult"]["AccessToken"]
-    secret = cognito.associate_software_token(AccessToken=access)["SecretCode"]
-    cognito.verify_software_token(AccessToken=access, UserCode=current_code(secret))
-    cognito.admin_set_user_mfa_preference(
-        UserPoolId=pool, Username=email, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
-    )
-    return {**user_claims(str(subject), email), "cognito:groups": "[platform-admin]"}
+
+
+def seed_member(stack: Stack, account_id: str, user: User, role: Role = Role.OWNER) -> None:
+    """A member item and its mirror, as a join writes them (the owner count is the caller's)."""
+    table = stack.ref("BillingTable")
+    member = {
+        "kind": "member",
+        "account_id": account_id,
+        "user_id": user.sub,
+        "email": user.email,
+        "role": role.value,
+        "joined_at": "2026-01-01T00:00:00+00:00",
+    }
+    mirror = {"kind": "membership", "account_id": account_id, "role": role.value}
+    clients.dynamodb().put_item(TableName=table, Item=keys.member(account_id, user.sub) | to_item(member))
+    clients.dynamodb().put_item(TableName=table, Item=keys.membership(user.sub, account_id) | to_item(mirror))
+
+
+def reset_function_caches() -> None:
+    """Forget what the in-process functions built (services, the policy's caches, clients)."""
+    from authorizer import app as authorizer_app
+
+    from accounts import accounts as account_routes
+    from accounts import api_keys, wiring
+    from auth import routes as auth_routes
+    from tally.http import idempotency
+    from tracking import counter
+    from tracking import routes as tracking_routes
+
+    clients.reset_clients()
+    wiring.reset()
+    account_routes.create_once.cache_clear()
+    tracking_routes.service.cache_clear()
+    counter.projection.cache_clear()
+    auth_routes.service.cache_clear()
+    idempotency.persistence.cache_clear()
+    api_keys.service.cache_clear()
+    authorizer_app.config.cache_clear()
+    authorizer_app.key_verifier.cache_clear()
+    authorizer_app.id_tokens.cache_clear()

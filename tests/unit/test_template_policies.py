@@ -28,10 +28,10 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ("dynamodb:BatchGetItem", "BillingTable", frozenset({"ACCOUNT#*"})),
         # tally.parameters.SecretString: the visitor salt.
         ("secretsmanager:GetSecretValue", "VisitorSaltSecret", None),
-        # Stats' access policy (tally.identity.dynamo and .cognito): the account's status, the
-        # caller's memberships, whether a staff caller has MFA on.
-        ("dynamodb:GetItem", "BillingTable", frozenset({"ACCOUNT#*"})),
+        # The stats route's policy (tally.identity): DynamoUserRecords (Query of USER#<sub>),
+        # DynamoAccountStates (GetItem of the account), CognitoMfaSettings (staff only).
         ("dynamodb:Query", "BillingTable", frozenset({"USER#*"})),
+        ("dynamodb:GetItem", "BillingTable", frozenset({"ACCOUNT#*"})),
         ("cognito-idp:AdminGetUser", "UserPool", None),
     },
     "TrackingCounterFunction": {
@@ -40,24 +40,54 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ("dynamodb:UpdateItem", "EventsTable", frozenset({"EVENTS#*", "STATS#*"})),
     },
     "AccountsFunction": {
-        # DynamoAccountRepository.add (with the SIREN#/SIRET# claims of the same transaction)
-        # and Powertools Idempotency's in-progress record ("idempotency#<function name>").
-        ("dynamodb:PutItem", "BillingTable", frozenset({"ACCOUNT#*", "SIREN#*", "SIRET#*", "idempotency#*"})),
-        # DynamoAccountRepository.get; Idempotency's fallback read of an existing record.
-        ("dynamodb:GetItem", "BillingTable", frozenset({"ACCOUNT#*", "idempotency#*"})),
-        # Idempotency completes (UpdateItem) or removes (DeleteItem) its record.
-        ("dynamodb:UpdateItem", "BillingTable", frozenset({"idempotency#*"})),
-        ("dynamodb:DeleteItem", "BillingTable", frozenset({"idempotency#*"})),
-        # tally.apikeys.dynamo.DynamoApiKeyRepository: a key's item, its lookup by hash and the
-        # audit record in one transaction (Puts to create, Updates to revoke), and listing.
-        ("dynamodb:PutItem", "BillingTable", frozenset({"ACCOUNT#*", "APIKEYHASH#*", "AUDIT#*"})),
-        ("dynamodb:UpdateItem", "BillingTable", frozenset({"ACCOUNT#*", "APIKEYHASH#*"})),
-        # ... and tally.identity.dynamo.DynamoUserRecords: the caller's memberships.
-        ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*", "USER#*"})),
+        # tally.accounts.dynamo: each write one Transaction with its AUDIT# record. Puts: accounts,
+        # members, invitations and their slots, join requests (ACCOUNT#), mirrors and profiles
+        # (USER#), SIREN#/SIRET# claims, invitation tokens (INVITE#); Powertools Idempotency's
+        # in-progress record ("idempotency#<function name>").
+        (
+            "dynamodb:PutItem",
+            "BillingTable",
+            frozenset(
+                {"ACCOUNT#*", "USER#*", "SIREN#*", "SIRET#*", "INVITE#*", "APIKEYHASH#*", "AUDIT#*"}
+                | {"idempotency#*"}
+            ),
+        ),
+        # API keys (tally.apikeys.dynamo): a key, its lookup by keyed hash (APIKEYHASH#) and the
+        # audit record in one transaction; revoking updates the first two.
+        # Roles, statuses, owner counts, decisions, profiles, sign-outs; Idempotency completes.
+        (
+            "dynamodb:UpdateItem",
+            "BillingTable",
+            frozenset({"ACCOUNT#*", "USER#*", "APIKEYHASH#*", "idempotency#*"}),
+        ),
+        # Removed members and mirrors, withdrawn invitations and tokens; Idempotency's cleanup.
+        (
+            "dynamodb:DeleteItem",
+            "BillingTable",
+            frozenset({"ACCOUNT#*", "USER#*", "INVITE#*", "idempotency#*"}),
+        ),
+        # DynamoMemberStore: an owner acting on owners is still one.
+        ("dynamodb:ConditionCheckItem", "BillingTable", frozenset({"ACCOUNT#*"})),
+        # Single items (BillingTable.get), the policy's account status; Idempotency's fallback.
+        (
+            "dynamodb:GetItem",
+            "BillingTable",
+            frozenset({"ACCOUNT#*", "USER#*", "SIREN#*", "SIRET#*", "INVITE#*", "idempotency#*"}),
+        ),
+        # /v1/me's accounts and members' names (BillingTable.batch_get).
+        ("dynamodb:BatchGetItem", "BillingTable", frozenset({"ACCOUNT#*", "USER#*"})),
+        # An account's members, invitations and requests; a user's memberships; an account's audit.
+        ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*", "USER#*", "AUDIT#*"})),
+        # AuditReader: every record (GSI1), one entity's records (GSI2).
+        ("dynamodb:Query", "BillingTable/index/GSI1", frozenset({"AUDIT"})),
+        ("dynamodb:Query", "BillingTable/index/GSI2", frozenset({"AUDIT#*"})),
+        # CognitoMfaSettings (staff MFA) and CognitoSignOut (sign out everywhere).
+        ("cognito-idp:AdminGetUser", "UserPool", None),
+        ("cognito-idp:AdminUserGlobalSignOut", "UserPool", None),
+        # tally.accounts.emails.Notifier through SesMailer: from the sender identity only.
+        ("ses:SendEmail", "SenderEmailIdentity", None),
         # The pepper of the keys' hashes (tally.parameters.SecretString).
         ("secretsmanager:GetSecretValue", "ApiKeyPepperSecret", None),
-        # tally.identity.cognito.CognitoMfaSettings: whether a staff caller has MFA on.
-        ("cognito-idp:AdminGetUser", "UserPool", None),
     },
     "AuthFunction": {
         # tally.notifications.mailer.SesMailer: the notice to an address's owner, from the sender
@@ -139,22 +169,29 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
 
     from tally.storage import keys
 
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    audit = keys.audit("a", at, "aud_1", "account", "a")
     written = {
         keys.account("a")["PK"]["S"],
-        keys.event("a", datetime(2026, 1, 1, tzinfo=UTC), "e")["PK"]["S"],
+        keys.event("a", at, "e")["PK"]["S"],
         keys.dedup("f")["PK"]["S"],
         keys.stats_day("a", date(2026, 1, 1))["PK"]["S"],
+        keys.siren_claim("732829320")["PK"]["S"],
+        keys.siret_claim("73282932000074")["PK"]["S"],
+        keys.user_profile("sub")["PK"]["S"],
+        keys.invite_token("hash")["PK"]["S"],
         keys.api_key("a", "k")["PK"]["S"],
         keys.api_key_lookup("h")["PK"]["S"],
-        keys.audit_pk("a"),
-        keys.user_pk("s"),
+        audit["PK"]["S"],
+        audit["GSI1PK"]["S"],
+        audit["GSI2PK"]["S"],
     }
     granted = {
         prefix
         for grants in CODE_CALLS.values()
         for _, _, prefixes in grants
         for prefix in prefixes or ()
-        if prefix not in {"SIREN#*", "SIRET#*", "idempotency#*"}
+        if prefix != "idempotency#*"  # Powertools Idempotency's, not tally.storage.keys'
     }
     for prefix in granted:
         assert any(value.startswith(prefix.removesuffix("*")) for value in written), prefix

@@ -56,6 +56,9 @@ class TokenProfile:
     name: str | None
     locale: str | None
     phone: str | None
+    # The `email_verified` claim; None when the token does not say (signing in already needs a
+    # confirmed address for users who signed up themselves).
+    email_verified: bool | None = None
 
 
 def parse_groups(raw: Any) -> frozenset[str]:
@@ -141,8 +144,10 @@ def principal_from_event(event: Mapping[str, Any]) -> Principal:
 def token_profile(event: Mapping[str, Any]) -> TokenProfile:
     """The name, locale and phone the id token carries (empty when a Lambda authorizer answered)."""
     claims = (_authorizer(event).get("jwt") or {}).get("claims") or {}
+    verified = claims.get("email_verified")
     return TokenProfile(
         name=_text(claims.get("name")),
         locale=_text(claims.get("locale")),
         phone=_text(claims.get("phone_number")),
+        email_verified=None if verified in (None, "") else str(verified).lower() == "true",
     )
