@@ -51,7 +51,13 @@ def me_out(me: Me) -> MeOut:
 class MePatchIn(WireModel):
     """The fields to change, at least one; `phone: null` removes the number."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "Jo Martin", "phone": "+33612345678", "locale": "fr"}],
+            "minProperties": 1,
+        },
+    )
 
     name: Annotated[Name | SkipJsonSchema[None], NOT_NULL] = None
     phone: Phone | None = None

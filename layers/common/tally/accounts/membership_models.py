@@ -39,13 +39,16 @@ def member_out(view: MemberView) -> MemberOut:
 
 
 class RoleIn(WireModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(json_schema_extra={"examples": [{"role": "admin"}]}, extra="forbid")
 
     role: Role = Field(description="Only owners (and platform admins) make or unmake owners")
 
 
 class InvitationIn(WireModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "colleague@dupont.example", "role": "member"}]},
+        extra="forbid",
+    )
 
     email: Address
     role: Role = Field(description="The role the invitee gets; only owners invite owners")
@@ -80,7 +83,10 @@ def invitation_out(invitation: Invitation, now: datetime) -> InvitationOut:
 
 
 class AcceptIn(WireModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"token": "Q2hhbmdlTWU0M0NoYXJhY3RlcnNMb25nVG9rZW4xMjM"}]},
+        extra="forbid",
+    )
 
     token: InvitationToken
 

@@ -97,7 +97,19 @@ Siret = Annotated[
 
 
 class AccountIn(WireModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Dupont Sauvegarde",
+                    "email": "contact@dupont.example",
+                    "country": "FR",
+                    "currency": "EUR",
+                }
+            ]
+        },
+        extra="forbid",
+    )
 
     name: Name
     email: Email = Field(
@@ -155,7 +167,10 @@ def account_out(account: Account) -> AccountOut:
 class AccountPatchIn(WireModel):
     """The fields to change, at least one. `email_domain` is for platform admins (null clears it)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "Dupont Sauvegarde SAS"}], "minProperties": 1},
+    )
 
     name: Annotated[Name | SkipJsonSchema[None], NOT_NULL] = None
     email: Annotated[Email | SkipJsonSchema[None], NOT_NULL] = Field(
@@ -165,7 +180,10 @@ class AccountPatchIn(WireModel):
 
 
 class StatusIn(WireModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "active", "reason": "Contract signed on 2026-11-20"}]},
+        extra="forbid",
+    )
 
     status: AccountStatus = Field(
         description="pending → active ⇄ suspended → cancelled | expired (cancelled and expired are final)"
@@ -177,7 +195,11 @@ class JoinIn(WireModel):
     """Exactly one of `siren` and `siret`: the listed company to join."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"oneOf": [{"required": ["siren"]}, {"required": ["siret"]}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"siren": "732829320"}],
+            "oneOf": [{"required": ["siren"]}, {"required": ["siret"]}],
+        },
     )
 
     siren: Annotated[Siren | SkipJsonSchema[None], NOT_NULL] = None

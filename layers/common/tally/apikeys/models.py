@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from tally.apikeys.domain import ApiKey
 from tally.apikeys.scopes import SCOPES, Scope
@@ -26,6 +26,10 @@ Scopes = Annotated[
 
 
 class ApiKeyIn(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "billing server", "scopes": ["usage:write", "stats:read"]}]}
+    )
+
     name: Annotated[Name, Field(max_length=100, description="What the key is for, e.g. 'billing server'")]
     scopes: Annotated[
         Scopes,
