@@ -21,6 +21,7 @@ every request body has one that validates), with B's invitation token where a bo
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
