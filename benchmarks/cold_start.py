@@ -29,10 +29,10 @@ from typing import Any
 from benchmarks import ROOT
 from benchmarks.authorizer_latency import create_key
 from benchmarks.cold_child import MARK, RESULT
-from benchmarks.harness import ACCOUNT, FIREFOX, bench_stack, env_int, heading, median, table
+from benchmarks.harness import ACCOUNT, BENCH_USER, FIREFOX, bench_stack, env_int, heading, median, table
 from local.invoker import runtime_environment
 from tally.storage import clients, keys
-from tests.support.events import admin_claims, http_event
+from tests.support.events import http_event, tenant_claims
 from tests.support.stack import Stack
 
 CHILD = Path(__file__).with_name("cold_child.py")
@@ -83,7 +83,7 @@ def _get_account(_: int) -> dict[str, Any]:
     return http_event(
         "GET",
         f"/v1/accounts/{ACCOUNT}",
-        claims=admin_claims(),
+        claims=tenant_claims(BENCH_USER),  # a member (bench_stack seeds the membership)
         route="GET /v1/accounts/{account_id}",
         path_parameters={"account_id": ACCOUNT},
     )
@@ -121,7 +121,7 @@ def _authorize(kind: str) -> Callable[[int], dict[str, Any]]:
 SUBJECTS = (
     Subject("TrackingFunction", "POST /v1/track/click (counted)", "tracking.app", _click, 202),
     Subject("AuthFunction", "POST /v1/auth/login", "auth.app", _login, 200),
-    Subject("AccountsFunction", "GET /v1/accounts/{id} (admin)", "accounts.app", _get_account, 200),
+    Subject("AccountsFunction", "GET /v1/accounts/{id} (a member)", "accounts.app", _get_account, 200),
     Subject("DocsFunction", "GET /v1/openapi.json", "docs.app", _openapi, 200),
     # Not an HTTP function: what it adds in front of the routes that take keys, on its own cold start.
     Subject("AuthorizerFunction", "an API key (GetItem, pepper)", "authorizer.app", _authorize("key"), 200),
@@ -236,6 +236,7 @@ def _seed(stack: Stack) -> None:
         "email": {"S": "bench@example.com"},
         "country": {"S": "FR"},
         "currency": {"S": "EUR"},
+        "status": {"S": "active"},
         "created_at": {"S": "2026-01-01T00:00:00+00:00"},
     }
     clients.dynamodb().put_item(TableName=stack.ref("BillingTable"), Item=item)
