@@ -19,6 +19,7 @@ from accounts.wiring import (
     forget,
     policy,
     principal,
+    with_profile,
 )
 from tally.accounts.domain import Account
 from tally.accounts.models import AccountIn, AccountOut, AccountPatchIn, StatusIn, account_out
@@ -47,7 +48,7 @@ def _creator(who: Principal, body: AccountIn) -> Creator:
 
 
 def _create(body: AccountIn) -> Account:
-    who = principal()
+    who = with_profile(principal())
     created = accounts().create(body, _creator(who, body), audit(who))
     forget(who.subject)  # they own it now: this instance reads their memberships again
     return created

@@ -19,6 +19,7 @@ from accounts.wiring import (
     invitations,
     policy,
     principal,
+    with_profile,
 )
 from tally import clock
 from tally.accounts.me_models import MembershipOut
@@ -122,6 +123,7 @@ def revoke_invitation(
 def accept_invitation(body: AcceptIn, reason: AuditReason = None) -> MembershipOut:
     who = principal()
     policy().signed_in(who)
+    with_profile(who)
     member = invitations().accept(who, body.token, audit(who, reason))
     account = account_store().get(member.account_id)
     return MembershipOut(

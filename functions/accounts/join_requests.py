@@ -12,7 +12,17 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from accounts.wiring import BEARER, AccountId, AuditReason, audit, join_requests, policy, principal, token
+from accounts.wiring import (
+    BEARER,
+    AccountId,
+    AuditReason,
+    audit,
+    join_requests,
+    policy,
+    principal,
+    token,
+    with_profile,
+)
 from tally.accounts.membership_models import JoinRequestOut, JoinRequestsOut, join_request_out
 from tally.accounts.models import JoinIn
 from tally.errors import InvalidInput
@@ -54,6 +64,7 @@ def join(body: JoinIn, reason: AuditReason = None) -> JoinRequestOut:
         raise InvalidInput(ONE_NUMBER, field="siren" if body.siren is None else "siret")
     who = principal()
     policy().signed_in(who)
+    with_profile(who)
     context = audit(who, reason)
     if body.siren is not None:
         request = join_requests().join(who, token().email_verified, "siren", body.siren, context)

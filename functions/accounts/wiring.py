@@ -71,6 +71,14 @@ def audit(who: Principal, reason: str | None = None) -> AuditContext:
     return context_from_event(BaseRouter.current_event, who, reason)
 
 
+def with_profile(who: Principal) -> Principal:
+    """A user about to become a member gets their profile first (from the token, once), so that
+    the account's member list shows their name and emails reach them in their language."""
+    if who.kind == "user":
+        profiles().ensure(who, token(), audit(who))
+    return who
+
+
 def policy() -> AccessPolicy:
     return access_policy()
 

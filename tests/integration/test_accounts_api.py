@@ -594,3 +594,23 @@ def test_every_error_has_message_code_and_errors(api: InProcessApi, tenant: Tena
     assert [status for status, _ in answers] == [401, 403, 409, 422]
     for _, body in answers:
         assert set(body) == {"message", "code", "errors"}
+
+
+def test_new_members_are_listed_with_the_name_their_token_gave(api: InProcessApi) -> None:
+    owner = User("sub-owner-named", "owner-named@example.com").claims(name="Jo Martin")
+    colleague = User("sub-colleague-named", "colleague-named@example.com")
+    body = {"name": "Named", "email": "owner-named@example.com", "country": "FR", "currency": "EUR"}
+    account_id = expect(api.call(owner, "POST", "/v1/accounts", body), 201)["id"]
+    invited = {"email": colleague.email, "role": "member"}
+    expect(api.call(owner, "POST", f"/v1/accounts/{account_id}/invitations", invited), 201)
+    token = api.invitation_token(colleague.email)
+    expect(
+        api.call(colleague.claims(name="Sam Diallo"), "POST", "/v1/invitations/accept", {"token": token}), 200
+    )
+
+    members = expect(api.call(owner, "GET", f"/v1/accounts/{account_id}/members"), 200)["members"]
+
+    assert {(m["email"], m["name"]) for m in members} == {
+        ("owner-named@example.com", "Jo Martin"),
+        ("colleague-named@example.com", "Sam Diallo"),
+    }
