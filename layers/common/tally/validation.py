@@ -20,11 +20,20 @@ _MESSAGES = {
 }
 
 _LOCATIONS = {"body", "query", "path", "header"}
+# pydantic names the member of a union an error came from in its path (`siren.none`,
+# `siren.function-after[_siren(), constrained-str]`): core schema type names, not fields.
+_UNION_MEMBERS = {"none", "str", "int", "float", "bool", "list", "dict", "decimal", "constrained-str"}
+
+
+def _union_member(part: str) -> bool:
+    return part in _UNION_MEMBERS or "[" in part
 
 
 def describe_errors(errors: Iterable[Mapping[str, Any]], *, prefix: str = "") -> list[dict[str, Any]]:
-    described = []
+    described: list[dict[str, Any]] = []
     for error in errors:
+        if error.get("type") == "none_required" and any(str(part) == "none" for part in error.get("loc", ())):
+            continue  # the `null` branch of an optional field: the other branch says what is wrong
         loc = [str(part) for part in error.get("loc", ())]
         where = loc[0] if loc and loc[0] in _LOCATIONS else "body"
         parts = loc[1:] if loc and loc[0] == where else loc
@@ -47,6 +56,9 @@ def describe_errors(errors: Iterable[Mapping[str, Any]], *, prefix: str = "") ->
             message = message.removeprefix("Value error, ")
         # Discriminated unions add the tag to the path (events.0.click.source): drop it.
         parts = [part for part in parts if part not in {"click", "view"} or part == parts[-1]]
+        parts = [part for part in parts if not _union_member(part)]
         field = ".".join(([prefix] if prefix else []) + parts) or where
-        described.append({"field": field, "in": where, "message": message})
+        problem = {"field": field, "in": where, "message": message}
+        if problem not in described:
+            described.append(problem)
     return described
