@@ -24,7 +24,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from tally.billing.amounts import Currency, UnitPrice, canonical_decimal, check_amount, round_minor, scale
-from tally.billing.metrics import MetricCode
+from tally.billing.codes import MetricCode
 
 ChargeModel = Literal["standard", "graduated", "volume", "package"]
 

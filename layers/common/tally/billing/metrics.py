@@ -25,20 +25,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tally.billing.codes import MetricCode, PropertyName
 from tally.errors import InvalidInput
 
 Aggregation = Literal["count", "sum", "max", "unique_count", "latest"]
 Reset = Literal["per_period", "never"]
-
-METRIC_CODE = r"^[a-z][a-z0-9_]{0,63}$"
-MetricCode = Annotated[
-    str,
-    Field(
-        pattern=METRIC_CODE,
-        description="Lower case letters, digits and underscores, starting with a letter (e.g. storage_gb)",
-    ),
-]
-PropertyName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")]
 
 # What a usage event's properties may hold (JSON scalars; numbers as Decimal, never float).
 type PropertyValue = str | int | Decimal | bool | None
