@@ -1,8 +1,8 @@
 """Performance figures for Tally (`make bench`): cold start, DynamoDB cost, warm throughput, the
-local stack under load.
+local stack under load, the Lambda authorizer's added latency.
 
-Run as `python -m benchmarks [cold|cost|throughput|local]` from the repository root. Figures only:
-nothing here asserts on timing.
+Run as `python -m benchmarks [cold|cost|throughput|local|authorizer]` from the repository root.
+Figures only: nothing here asserts on timing.
 """
 
 from __future__ import annotations

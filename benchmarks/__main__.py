@@ -1,4 +1,5 @@
-"""`python -m benchmarks [cold|cost|throughput|local ...]`: run the benchmarks and print the report.
+"""`python -m benchmarks [cold|cost|throughput|local|authorizer ...]`: run the benchmarks and print
+the report.
 
 Figures only: nothing asserts on timing, and the exit status is 0 unless a benchmark itself
 breaks (a request answering an unexpected status, the moto server not starting).
@@ -13,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from benchmarks import cold_start, dynamo_cost, local_load, throughput
+from benchmarks import authorizer_latency, cold_start, dynamo_cost, local_load, throughput
 from benchmarks.harness import restart_moto
 
 SECTIONS: dict[str, Callable[[], str]] = {
@@ -21,6 +22,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "cost": dynamo_cost.run,
     "throughput": throughput.run,
     "local": local_load.run,
+    "authorizer": authorizer_latency.run,
 }
 
 

@@ -108,8 +108,20 @@ def handler(module_name: str, event_path: str) -> dict[str, object]:
         "requested": requested,
         "ready": served,
         "aws_s": aws.spent,
-        "status": answer.get("statusCode"),
+        "status": _status(answer),
     }
+
+
+def _status(answer: dict[str, object]) -> object:
+    """An HTTP function's status; a Lambda authorizer's answer as the status API Gateway would
+    give the request (200: it goes on to the route with a caller, 401 in words, 403 denied)."""
+    if "isAuthorized" not in answer:
+        return answer.get("statusCode")
+    context = answer.get("context")
+    kind = context.get("kind") if isinstance(context, dict) else None
+    if not answer["isAuthorized"]:
+        return 403
+    return 401 if kind == "invalid_key" else 200
 
 
 def floor(key_path: str) -> dict[str, object]:

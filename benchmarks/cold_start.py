@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import ROOT
+from benchmarks.authorizer_latency import create_key
 from benchmarks.cold_child import MARK, RESULT
 from benchmarks.harness import ACCOUNT, FIREFOX, bench_stack, env_int, heading, median, table
 from local.invoker import runtime_environment
@@ -92,11 +93,39 @@ def _openapi(_: int) -> dict[str, Any]:
     return http_event("GET", "/v1/openapi.json", content_type=None)
 
 
+# The authorizer's credentials, made by _seed: an API key of the account, a user's id token.
+CREDENTIALS: dict[str, str] = {}
+
+
+def _authorize(kind: str) -> Callable[[int], dict[str, Any]]:
+    def event(_: int) -> dict[str, Any]:
+        header = f"Bearer {CREDENTIALS[kind]}"
+        return {
+            "version": "2.0",
+            "type": "REQUEST",
+            "routeArn": "arn:aws:execute-api:eu-west-1:123456789012:api/$default/GET/v1/track/stats",
+            "identitySource": [header],
+            "routeKey": "GET /v1/track/stats",
+            "rawPath": "/v1/track/stats",
+            "rawQueryString": f"account_id={ACCOUNT}",
+            "headers": {"authorization": header},
+            "requestContext": {
+                "requestId": "cold-start",
+                "http": {"method": "GET", "path": "/v1/track/stats"},
+            },
+        }
+
+    return event
+
+
 SUBJECTS = (
     Subject("TrackingFunction", "POST /v1/track/click (counted)", "tracking.app", _click, 202),
-    Subject("AccountsFunction", "POST /v1/auth/login", "accounts.app", _login, 200),
+    Subject("AuthFunction", "POST /v1/auth/login", "auth.app", _login, 200),
     Subject("AccountsFunction", "GET /v1/accounts/{id} (admin)", "accounts.app", _get_account, 200),
     Subject("DocsFunction", "GET /v1/openapi.json", "docs.app", _openapi, 200),
+    # Not an HTTP function: what it adds in front of the routes that take keys, on its own cold start.
+    Subject("AuthorizerFunction", "an API key (GetItem, pepper)", "authorizer.app", _authorize("key"), 200),
+    Subject("AuthorizerFunction", "an id token (JWKS fetch)", "authorizer.app", _authorize("token"), 200),
 )
 FLOOR = "floor"
 FLOOR_LABEL = "floor: import boto3, DynamoDB client, one GetItem"
@@ -217,6 +246,14 @@ def _seed(stack: Stack) -> None:
         UserPoolId=pool, Username=EMAIL, UserAttributes=attributes, MessageAction="SUPPRESS"
     )
     cognito.admin_set_user_password(UserPoolId=pool, Username=EMAIL, Password=PASSWORD, Permanent=True)
+    signed_in = cognito.initiate_auth(
+        ClientId=stack.ref("UserPoolClient"),
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": EMAIL, "PASSWORD": PASSWORD},
+    )
+    CREDENTIALS["token"] = signed_in["AuthenticationResult"]["IdToken"]
+    pepper = stack.client("secretsmanager").get_secret_value(SecretId=stack.ref("ApiKeyPepperSecret"))
+    CREDENTIALS["key"] = create_key(stack.ref("BillingTable"), pepper["SecretString"], ACCOUNT)
 
 
 def _ms(seconds: float) -> str:

@@ -310,7 +310,9 @@ def _reads() -> str:
                 f"  load time: {', '.join(f'{c["events"]:,} events {c["loaded_s"]:.0f} s' for c in cases)};"
                 f" counter items: {', '.join(str(c['counter_items']) for c in cases)}.",
                 "How: the same hooks as 2a. ~RCU: summed item sizes in 4 KB units x0.5 (eventually",
-                "  consistent); 'first call' includes the account lookup the service caches for 60 s.",
+                "  consistent); every call includes the access policy's GetItem of the account's status",
+                "  (consistent); 'first call' also the account lookup the service caches for 60 s and",
+                "  the policy's Query of the caller's memberships (cached 60 s per instance).",
             ]
         )
     )

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 ACCOUNT = "acc_bench"
+BENCH_USER = "user-bench"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -117,6 +118,12 @@ def bench_stack(accounts: Iterable[str] = (ACCOUNT,)) -> Iterator[Stack]:
         for account in accounts:
             clients.dynamodb().put_item(
                 TableName=billing, Item=keys.account(account) | {"kind": {"S": "account"}}
+            )
+            # The stats reader is a member of every benchmark account (the policy reads it).
+            clients.dynamodb().put_item(
+                TableName=billing,
+                Item=keys.membership(BENCH_USER, account)
+                | {"kind": {"S": "membership"}, "account_id": {"S": account}, "role": {"S": "viewer"}},
             )
         yield stack
 
@@ -210,18 +217,21 @@ def tracking_function(stack: Stack) -> Iterator[Handler]:
     """tracking.app.lambda_handler with TrackingFunction's environment and a fresh service."""
     with stack.environment("TrackingFunction"):
         from tally import parameters
+        from tally.identity import wiring
         from tracking import routes
         from tracking.app import lambda_handler
 
         # The salt's provider holds a Secrets Manager client of the moto server it was made for;
-        # each section has a fresh server (restart_moto).
+        # each section has a fresh server (restart_moto). The policy caches memberships.
         parameters.secrets_provider.cache_clear()
         routes.service.cache_clear()
+        wiring.access_policy.cache_clear()
         try:
             yield lambda_handler
         finally:
             routes.service.cache_clear()
             parameters.secrets_provider.cache_clear()
+            wiring.access_policy.cache_clear()
 
 
 @contextmanager
@@ -247,7 +257,7 @@ def stats_event(account_id: str = ACCOUNT, days: int = 30) -> dict[str, Any]:
         "GET",
         "/v1/track/stats",
         query={"account_id": account_id, "days": str(days)},
-        claims=tenant_claims(account_id),
+        claims=tenant_claims(BENCH_USER),
     )
 
 

@@ -1,4 +1,5 @@
-"""The HTTP API emulation: route, authorise, build the v2 event, invoke, answer.
+"""The HTTP API emulation: route, authorise (JWT or Lambda authorizer), build the v2 event,
+invoke, answer.
 
 `Gateway.handle` is the whole request path and takes a plain `HttpRequest`, so tests can drive
 it without a socket; `GatewayServer` is the stdlib threading server that feeds it, one thread
@@ -10,6 +11,7 @@ Gateway does; a function that runs past its Timeout answers 504 at the Timeout.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +24,8 @@ from local.authorizer import Authorization, ForbiddenError, JwtAuthorizer, Unaut
 from local.errors import InvocationError, InvocationThrottled, InvocationTimeout
 from local.events import HttpRequest, HttpResult, build_http_event, new_request_id
 from local.invoker import Invoker
-from local.routes import CorsConfig, Route, RouteTable
+from local.lambda_authorizer import AuthorizerFailed, LambdaAuthorization, LambdaAuthorizers
+from local.routes import CorsConfig, LambdaAuthorizerSpec, Route, RouteTable
 
 log = logging.getLogger("local.gateway")
 
@@ -57,6 +60,9 @@ class Gateway:
         self.clock = clock or (lambda: datetime.now(UTC))
         # Called after every handler run: the stack wakes the stream pollers (it may have written).
         self.after_invoke = after_invoke
+        # Route ARNs (what a Lambda authorizer's policy names) carry the stack's region.
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
+        self.lambda_authorizers = LambdaAuthorizers(invoker.invoke, self.clock, region=region)
 
     def handle(self, request: HttpRequest) -> HttpResult:
         started = time.monotonic()
@@ -83,15 +89,23 @@ class Gateway:
             return not_found(), ""
         route, path_parameters = found
         authorization: Authorization | None = None
-        if route.authorizer is not None:
-            headers = {key.lower(): value for key, value in request.headers}
-            try:
+        lambda_authorization: LambdaAuthorization | None = None
+        try:
+            if isinstance(route.authorizer, LambdaAuthorizerSpec):
+                lambda_authorization = self.lambda_authorizers.authorize(
+                    route.authorizer, request, route, path_parameters, request_id
+                )
+            elif route.authorizer is not None:
+                headers = {key.lower(): value for key, value in request.headers}
                 authorization = self.authorizer.authorize(route.authorizer, headers, route.scopes)
-            except UnauthorizedError as exc:
-                log.debug("401 on %s: %s", route.route_key, exc)
-                return HttpResult.json(401, {"message": "Unauthorized"}, [("www-authenticate", "Bearer")]), ""
-            except ForbiddenError:
-                return HttpResult.json(403, {"message": "Forbidden"}), ""
+        except UnauthorizedError as exc:
+            log.debug("401 on %s: %s", route.route_key, exc)
+            return HttpResult.json(401, {"message": "Unauthorized"}, [("www-authenticate", "Bearer")]), ""
+        except ForbiddenError:
+            return HttpResult.json(403, {"message": "Forbidden"}), ""
+        except AuthorizerFailed as exc:
+            log.error("500 on %s: %s", route.route_key, exc)
+            return HttpResult.json(500, {"message": "Internal Server Error"}), ""
         event = build_http_event(
             request,
             route_key=route.route_key,
@@ -101,6 +115,8 @@ class Gateway:
             request_id=request_id,
             now=self.clock(),
         )
+        if lambda_authorization is not None:
+            event["requestContext"]["authorizer"] = {"lambda": lambda_authorization.context}
         return self._invoke(route, event, request_id), route.function
 
     def _invoke(self, route: Route, event: dict[str, Any], request_id: str) -> HttpResult:

@@ -1,14 +1,17 @@
 """The HTTP API's route table, built only from template.yaml.
 
 Each function Event of Type HttpApi is a route `METHOD /path` on an HTTP API; its Auth says
-whether it is public (`Authorizer: NONE`) or guarded by the API's (default) JWT authorizer.
-Matching follows API Gateway: the most specific route wins (literal segments over `{param}`
-over `{proxy+}`, an exact method over ANY), and `$default` catches the rest.
+whether it is public (`Authorizer: NONE`) or guarded by one of the API's authorizers (the
+default one unless it names another): a JWT authorizer (`JwtConfiguration`) or a Lambda
+authorizer (`FunctionArn`, one of the template's functions). Matching follows API Gateway: the
+most specific route wins (literal segments over `{param}` over `{proxy+}`, an exact method over
+ANY), and `$default` catches the rest.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +31,23 @@ class JwtAuthorizerSpec:
     issuer: str
     audience: tuple[str, ...]
     identity_header: str = "authorization"  # from IdentitySource $request.header.Authorization
-    supported: bool = True  # False: a Lambda/IAM authorizer the local stack cannot run
+    supported: bool = True  # False: an IAM (or undefined) authorizer the local stack cannot run
+
+
+@dataclass(frozen=True)
+class LambdaAuthorizerSpec:
+    """A Lambda (REQUEST) authorizer: SAM's `FunctionArn`, `Identity`, `AuthorizerPayloadFormatVersion`,
+    `EnableSimpleResponses` (or CloudFormation's `IdentitySource`, `AuthorizerResultTtlInSeconds`)."""
+
+    name: str
+    function: str | None  # the authorizer function's logical id; None: not one of the template's
+    identity_sources: tuple[str, ...] = ()  # "$request.header.Authorization", "$request.querystring.k"
+    payload_format: str = "2.0"
+    simple_responses: bool = False
+    ttl_seconds: int = 0  # 0: every request invokes the function
+
+
+AuthorizerSpec = JwtAuthorizerSpec | LambdaAuthorizerSpec
 
 
 @dataclass(frozen=True)
@@ -52,7 +71,7 @@ class ApiSpec:
     logical_id: str
     api_id: str
     default_authorizer: str | None = None
-    authorizers: dict[str, JwtAuthorizerSpec] = field(default_factory=dict)
+    authorizers: dict[str, AuthorizerSpec] = field(default_factory=dict)
     cors: CorsConfig | None = None
 
 
@@ -62,7 +81,7 @@ class Route:
     method: str  # upper case or ANY
     path: str  # /a/{b}/{c+} or $default
     function: str  # the function's logical id
-    authorizer: JwtAuthorizerSpec | None  # None: public
+    authorizer: AuthorizerSpec | None  # None: public
     scopes: tuple[str, ...] = ()
 
     @property
@@ -173,14 +192,52 @@ def _cors(value: Any) -> CorsConfig | None:
     )
 
 
-def _authorizer(name: str, spec: dict[str, Any]) -> JwtAuthorizerSpec:
+_IDENTITY_PREFIXES = (
+    ("Headers", "$request.header."),
+    ("QueryStrings", "$request.querystring."),
+    ("StageVariables", "$stageVariables."),
+    ("Context", "$context."),
+)
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() == "true"
+
+
+def _lambda_authorizer(
+    name: str, spec: dict[str, Any], functions_by_arn: Mapping[str, str]
+) -> LambdaAuthorizerSpec:
+    arn = str(spec.get("FunctionArn"))
+    function = functions_by_arn.get(arn)
+    if function is None:
+        log.warning(
+            "authorizer %s: FunctionArn %s is not a function of the template; 500 on its routes", name, arn
+        )
+    identity = spec.get("Identity") or {}
+    sources = list(_strings(spec.get("IdentitySource")))  # CloudFormation's own spelling
+    for property_name, prefix in _IDENTITY_PREFIXES:  # SAM's Identity (what SAM turns into it)
+        sources.extend(prefix + value for value in _strings(identity.get(property_name)))
+    ttl = identity.get("ReauthorizeEvery", spec.get("AuthorizerResultTtlInSeconds", 0))
+    return LambdaAuthorizerSpec(
+        name=name,
+        function=function,
+        identity_sources=tuple(sources),
+        payload_format=str(spec.get("AuthorizerPayloadFormatVersion", "2.0")),
+        simple_responses=_flag(spec.get("EnableSimpleResponses", False)),
+        ttl_seconds=int(ttl or 0),
+    )
+
+
+def _authorizer(name: str, spec: dict[str, Any], functions_by_arn: Mapping[str, str]) -> AuthorizerSpec:
+    if "FunctionArn" in spec:
+        return _lambda_authorizer(name, spec, functions_by_arn)
     jwt = spec.get("JwtConfiguration")
     source = spec.get("IdentitySource") or "$request.header.Authorization"
     if isinstance(source, list):
         source = source[0] if source else "$request.header.Authorization"
     header = str(source).removeprefix("$request.header.").lower()
     if not isinstance(jwt, dict):
-        log.warning("authorizer %s is not a JWT authorizer; the local stack denies its routes", name)
+        log.warning("authorizer %s is neither a JWT nor a Lambda authorizer; its routes are denied", name)
         return JwtAuthorizerSpec(name=name, issuer="", audience=(), identity_header=header, supported=False)
     issuer = jwt.get("issuer", jwt.get("Issuer", ""))
     audience = jwt.get("audience", jwt.get("Audience"))
@@ -189,7 +246,13 @@ def _authorizer(name: str, spec: dict[str, Any]) -> JwtAuthorizerSpec:
     )
 
 
-def build_api(logical_id: str, template: Template, resolver: Resolver, registry: ResourceRegistry) -> ApiSpec:
+def build_api(
+    logical_id: str,
+    template: Template,
+    resolver: Resolver,
+    registry: ResourceRegistry,
+    functions_by_arn: Mapping[str, str] | None = None,
+) -> ApiSpec:
     resource = template.resources.get(logical_id)
     if resource is not None:
         props = resolver.resolve(resource.properties)
@@ -198,7 +261,7 @@ def build_api(logical_id: str, template: Template, resolver: Resolver, registry:
     api_id = str(registry.lookup(logical_id, None)) if resource is not None else local_api_id(logical_id)
     auth = props.get("Auth") or {}
     authorizers = {
-        str(name): _authorizer(str(name), spec or {})
+        str(name): _authorizer(str(name), spec or {}, functions_by_arn or {})
         for name, spec in (auth.get("Authorizers") or {}).items()
     }
     default = auth.get("DefaultAuthorizer")
@@ -218,17 +281,18 @@ def build_routes(
 ) -> RouteTable:
     apis: dict[str, ApiSpec] = {}
     routes = []
+    by_arn = {function.arn: function.logical_id for function in functions}
     for function in functions:
         for event in function.http_events:
             if event.api not in apis:
-                apis[event.api] = build_api(event.api, template, resolver, registry)
+                apis[event.api] = build_api(event.api, template, resolver, registry, by_arn)
             routes.append(_route(event, apis[event.api]))
     return RouteTable(routes)
 
 
 def _route(event: HttpEvent, api: ApiSpec) -> Route:
     name = event.authorizer if event.authorizer is not None else api.default_authorizer
-    authorizer: JwtAuthorizerSpec | None = None
+    authorizer: AuthorizerSpec | None = None
     if name is not None and name != PUBLIC:
         authorizer = api.authorizers.get(name)
         if authorizer is None:
@@ -254,8 +318,10 @@ __all__ = [
     "IMPLICIT_HTTP_API",
     "PUBLIC",
     "ApiSpec",
+    "AuthorizerSpec",
     "CorsConfig",
     "JwtAuthorizerSpec",
+    "LambdaAuthorizerSpec",
     "Route",
     "RouteTable",
     "build_routes",

@@ -1,5 +1,6 @@
 # ruff: noqa: E402 - the imports follow gc.disable(), on purpose (see below)
-"""Accounts function: accounts (HTTP API)."""
+"""Accounts function: accounts (tenants), members, invitations, join requests, the signed-in
+user's profile and sign-out, and the audit trail (HTTP API)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from accounts.routes import router
+from accounts import accounts, api_keys, audit, invitations, join_requests, me, members
 from tally.http.resolver import create_resolver, resolve
 from tally.observability import quiet_sdk_loggers
 
@@ -24,7 +25,8 @@ from tally.observability import quiet_sdk_loggers
 quiet_sdk_loggers()
 logger = Logger()
 app = create_resolver()
-app.include_router(router)
+for module in (accounts, members, invitations, join_requests, me, audit, api_keys):
+    app.include_router(module.router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -34,8 +34,8 @@ from tally.auth.models import (
     SignedInOut,
 )
 from tally.auth.service import AuthService
-from tally.http.auth import principal_from_event
 from tally.http.responses import BODY, PRIVATE, RETRY_AFTER, responses
+from tally.identity.principal import principal_from_event
 from tally.notifications.mailer import SesMailer
 from tally.settings import get_settings
 from tally.storage import clients

@@ -16,7 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
-from accounts.routes import router as accounts_router
+from accounts import accounts, api_keys, audit, invitations, join_requests, me, members
 from auth.routes import router as auth_router
 from tally.http.resolver import create_resolver
 from tracking.routes import router as tracking_router
@@ -27,9 +27,20 @@ TITLE = "Tally API"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Billing and usage tracking for SaaS businesses. Private routes take a Cognito id token as "
-    "`Authorization: Bearer <id_token>` (from `POST /v1/auth/login`)."
+    "`Authorization: Bearer <id_token>` (from `POST /v1/auth/login`); the routes servers call "
+    "(stats now) also take an API key as `Authorization: Bearer tally_sk_…` "
+    "(`POST /v1/accounts/{account_id}/api-keys`)."
 )
-SECURITY_SCHEMES = {"bearerAuth": HTTPBearer(bearerFormat="JWT")}
+SECURITY_SCHEMES = {
+    "bearerAuth": HTTPBearer(bearerFormat="JWT", description="A Cognito id token"),
+    "apiKeyAuth": HTTPBearer(
+        bearerFormat="tally_sk_…",
+        description=(
+            "An API key of the account (`tally_sk_…`), on the routes that list it: each route "
+            "names the scope it needs, and a key reads only its own account"
+        ),
+    ),
+}
 # Powertools adds its FastAPI-shaped validation errors to every document; Tally answers its own
 # Error instead (each route documents it), so nothing refers to these.
 POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
@@ -37,7 +48,17 @@ POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseV
 
 def finish(document: dict[str, Any]) -> dict[str, Any]:
     """What Powertools cannot be told: drop its unused error schemas (refusing if a route still
-    uses one) and list each operation's responses in status order (it puts its 422 first)."""
+    uses one) and list each operation's responses in status order (it puts its 422 first).
+    Powertools documents a validation error even for a route that takes no input at all (GET
+    /v1/me): there it is dropped, as nothing can be invalid; and it documents a 204's `None` as a
+    JSON body: a 204 has none."""
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            operation["responses"].get("204", {}).pop("content", None)
+            if "parameters" not in operation and "requestBody" not in operation:
+                answer = operation["responses"].get("422") or {}
+                if "#/components/schemas/HTTPValidationError" in json.dumps(answer):
+                    del operation["responses"]["422"]
     schemas = document.get("components", {}).get("schemas", {})
     for name in POWERTOOLS_ERROR_SCHEMAS:
         schemas.pop(name, None)
@@ -55,7 +76,8 @@ def document() -> dict[str, Any]:
     """Every function's routes in one document, as Powertools generates it, finished."""
     app = create_resolver()
     app.include_router(tracking_router)
-    app.include_router(accounts_router)
+    for module in (accounts, members, invitations, join_requests, me, audit, api_keys):
+        app.include_router(module.router)
     app.include_router(auth_router)
     generated = app.get_openapi_json_schema(
         title=TITLE,

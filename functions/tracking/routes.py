@@ -7,12 +7,14 @@ from typing import Annotated
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.metrics import MetricUnit
 
-from tally.http.auth import principal_from_event
 from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
+from tally.identity.policy import ACCOUNT_HEADER, Permission
+from tally.identity.principal import principal_from_event
+from tally.identity.wiring import access_policy
 from tally.parameters import SecretString
 from tally.settings import get_settings
 from tally.storage import clients
@@ -24,7 +26,8 @@ from tally.tracking.service import MAX_STATS_DAYS, TrackingPolicy, TrackingServi
 router = Router()
 metrics = Metrics()
 
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+# The stats route takes either a user's id token or an API key (KeyOrTokenAuthorizer).
+BEARER_OR_KEY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyAuth": []}]
 
 
 @lru_cache(maxsize=1)
@@ -69,6 +72,17 @@ def _track_one(kind: EventKind, body: ClickIn | ViewIn) -> TrackOut:
 
 
 ACKNOWLEDGED = "Acknowledged; `counted` says whether it was counted"
+# What the routes that take API keys answer for identity (docs/identity.md, decision 0008).
+KEY_ROUTE = {
+    401: (
+        "No Authorization header (API Gateway: `message` only); or, in words, an API key that is "
+        "unknown or revoked, or an id token that has expired"
+    ),
+    403: (
+        "A malformed Authorization header (API Gateway: `message` only); an API key without the "
+        "route's scope (named) or of another account; a user without access to the account"
+    ),
+}
 UNKNOWN_ACCOUNT = {404: "Unknown account: nothing was recorded"}
 
 
@@ -110,18 +124,32 @@ def track_batch(body: BatchIn) -> BatchOut:
 
 @router.get(
     "/v1/track/stats",
-    summary="Clicks, views and CTR of an account",
+    summary="Clicks, views and CTR of an account (users of the account, or an API key with stats:read)",
     tags=["tracking"],
-    security=BEARER,
-    responses=responses(200, "The account's counters", (*PRIVATE, 404, 422)),
+    security=BEARER_OR_KEY,
+    responses=responses(200, "The account's counters", (*PRIVATE, 404, 422), KEY_ROUTE),
 )
 def stats(
     account_id: Annotated[
-        str, Query(min_length=1, max_length=64, pattern=IDENTIFIER, description="The account to report on")
-    ],
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            pattern=IDENTIFIER,
+            description="The account to report on (else X-Account-Id, else your only account)",
+        ),
+    ] = None,
     days: Annotated[
         int, Query(ge=1, le=MAX_STATS_DAYS, description="Window length in days, today included")
     ] = 30,
+    account_header: Annotated[
+        str | None, Header(alias=ACCOUNT_HEADER, min_length=1, max_length=64, pattern=IDENTIFIER)
+    ] = None,
 ) -> StatsOut:
-    principal_from_event(router.current_event).require_account(account_id)
-    return service().stats(account_id, days)
+    # A user of the account, platform staff, or an API key of this account with stats:read.
+    who = principal_from_event(router.current_event)
+    policy = access_policy()
+    access = policy.authorize(
+        who, Permission.STATS_READ, account_id or policy.account_for(who, account_header)
+    )
+    return service().stats(access.account_id, days)

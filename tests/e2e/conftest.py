@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL = os.environ.get("TALLY_ADMIN_EMAIL") or "admin@tally.local"
@@ -126,13 +125,8 @@ def stack_url(stack_process: StackProcess) -> str:
 
 @pytest.fixture(scope="session")
 def admin_token(stack_url: str) -> str:
-    """The seeded platform admin's Cognito id token, from POST /v1/auth/login."""
-    response = requests.post(
-        f"{stack_url}/v1/auth/login",
-        json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
-        timeout=30,
-    )
-    assert response.status_code == 200, f"login failed: {response.status_code} {response.text}"
-    token = response.json()["id_token"]
-    assert isinstance(token, str)
-    return token
+    """A platform admin's Cognito id token: a user of the platform-admin group with TOTP on (staff
+    powers need it), signed in with a real code through the API."""
+    from tests.e2e.tenancy import HttpApi
+
+    return HttpApi(stack_url).staff("platform-admin").token

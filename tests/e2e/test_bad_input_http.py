@@ -9,6 +9,8 @@ import jsonschema_rs
 import pytest
 import requests
 
+from tests.e2e.members import member_token
+
 pytestmark = pytest.mark.e2e
 
 POST_ROUTES = [
@@ -102,7 +104,7 @@ def test_refused_clicks_are_not_counted(stack_url: str, admin_token: str, compan
     stats = requests.get(
         f"{stack_url}/v1/track/stats",
         params={"account_id": company["id"]},
-        headers=bearer(admin_token),
+        headers=bearer(member_token(stack_url, company["id"])),
         timeout=10,
     )
     assert stats.json()["clicks_total"] == 1

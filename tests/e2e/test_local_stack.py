@@ -14,7 +14,8 @@ pytestmark = pytest.mark.e2e
 
 UNAUTHORIZED = {"message": "Unauthorized"}
 NOT_FOUND = {"message": "Not Found"}
-PRIVATE_ROUTE = "/v1/track/stats"
+# A route behind the JWT authorizer (the stats route takes API keys too: test_api_keys_flow.py).
+PRIVATE_ROUTE = "/v1/accounts/acc_1"
 
 
 def _now(stack_url: str) -> datetime:

@@ -6,15 +6,16 @@ These are issue 5's reproductions, run through the real handlers against moto.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from tally.storage import clients, keys
-from tests.support.events import FakeContext, admin_claims, http_event
+from tests.support.events import FakeContext, http_event, tenant_claims
 from tests.support.stack import Stack, moto_stack
+from tests.support.tenancy import reset_function_caches
 
 ACCOUNT = "acc_demo"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -32,7 +33,8 @@ ROUTES: dict[str, tuple[str, dict[str, Any], dict[str, Any] | None]] = {
         {"email": "jo@example.com", "password": "Correct-Horse-9!", "name": "Jo"},
         None,
     ),
-    "/v1/accounts": ("accounts", NEW_ACCOUNT, admin_claims()),
+    # Any signed-in user creates their own account.
+    "/v1/accounts": ("accounts", NEW_ACCOUNT, tenant_claims()),
 }
 DEEP_ARRAYS = "[" * 10_000 + "]" * 10_000
 DEEP_OBJECTS = '{"a":' * 10_000 + "1" + "}" * 10_000
@@ -79,23 +81,9 @@ class Api:
 @pytest.fixture
 def api(stack: Stack) -> Iterator[Api]:
     with stack.environment("AccountsFunction"):
-        from accounts import routes as accounts_routes
-        from auth import routes as auth_routes
-        from tally.http import idempotency
-        from tracking import routes as tracking_routes
-
-        caches: list[Callable[[], None]] = [
-            tracking_routes.service.cache_clear,
-            accounts_routes.service.cache_clear,
-            auth_routes.service.cache_clear,
-            accounts_routes._create_once.cache_clear,
-            idempotency.persistence.cache_clear,
-        ]
-        for clear in caches:
-            clear()
+        reset_function_caches()
         yield Api(stack)
-        for clear in caches:
-            clear()
+        reset_function_caches()
 
 
 def assert_error(answer: dict[str, Any], code: str, field: str, where: str, words: str) -> None:

@@ -37,7 +37,10 @@ def test_openapi_document_lists_every_route_the_template_serves(docs: Stack) -> 
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert served == documented
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
-    assert document["paths"]["/v1/track/stats"]["get"]["security"] == [{"bearerAuth": []}]
+    # The routes that take API keys too name both schemes (either one will do).
+    assert document["paths"]["/v1/track/stats"]["get"]["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
+    assert document["components"]["securitySchemes"]["apiKeyAuth"]["scheme"] == "bearer"
+    assert document["components"]["securitySchemes"]["apiKeyAuth"]["bearerFormat"].startswith("tally_sk_")
 
 
 def test_swagger_ui_is_served(docs: Stack) -> None:
@@ -73,6 +76,26 @@ SUCCESS = {
     ("post", "/v1/me/mfa/verify"): "200",
     ("post", "/v1/accounts"): "201",
     ("get", "/v1/accounts/{account_id}"): "200",
+    ("patch", "/v1/accounts/{account_id}"): "200",
+    ("post", "/v1/accounts/{account_id}/status"): "200",
+    ("get", "/v1/accounts/{account_id}/members"): "200",
+    ("patch", "/v1/accounts/{account_id}/members/{user_id}"): "200",
+    ("delete", "/v1/accounts/{account_id}/members/{user_id}"): "204",
+    ("post", "/v1/accounts/{account_id}/invitations"): "201",
+    ("get", "/v1/accounts/{account_id}/invitations"): "200",
+    ("delete", "/v1/accounts/{account_id}/invitations/{invitation_id}"): "204",
+    ("post", "/v1/invitations/accept"): "200",
+    ("post", "/v1/accounts/join"): "201",
+    ("get", "/v1/accounts/{account_id}/join-requests"): "200",
+    ("post", "/v1/accounts/{account_id}/join-requests/{request_id}/approve"): "200",
+    ("post", "/v1/accounts/{account_id}/join-requests/{request_id}/reject"): "200",
+    ("get", "/v1/me"): "200",
+    ("patch", "/v1/me"): "200",
+    ("post", "/v1/auth/logout"): "200",
+    ("get", "/v1/audit"): "200",
+    ("post", "/v1/accounts/{account_id}/api-keys"): "201",
+    ("get", "/v1/accounts/{account_id}/api-keys"): "200",
+    ("delete", "/v1/accounts/{account_id}/api-keys/{key_id}"): "200",
 }
 
 
@@ -165,3 +188,17 @@ def test_the_sign_in_routes_document_their_rules(docs: Stack) -> None:
     assert login["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
     assert document["paths"]["/v1/me/mfa/setup"]["post"]["security"] == [{"bearerAuth": []}]
     assert "security" not in document["paths"]["/v1/auth/register"]["post"]
+
+
+def test_the_api_key_routes_document_the_secret_once_and_what_each_key_may_do(docs: Stack) -> None:
+    document = openapi(docs)
+    created = document["paths"]["/v1/accounts/{account_id}/api-keys"]["post"]["responses"]["201"]
+    assert created["headers"]["Cache-Control"]["schema"] == {"type": "string"}
+    schemas = document["components"]["schemas"]
+    assert "secret" in schemas["ApiKeyCreatedOut"]["required"]
+    assert "secret" not in schemas["ApiKeyOut"]["properties"]
+    scopes = schemas["ApiKeyIn"]["properties"]["scopes"]
+    assert (scopes["minItems"], scopes["uniqueItems"]) == (1, True)
+    stats = document["paths"]["/v1/track/stats"]["get"]["responses"]
+    assert "unknown or revoked" in stats["401"]["description"]
+    assert "scope" in stats["403"]["description"]

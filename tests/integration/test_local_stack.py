@@ -49,8 +49,9 @@ from local.functions import FunctionSpec, build_functions
 from local.instances import InstancePool
 from local.intrinsics import NO_VALUE, Pseudo, Resolver, TemplateError, UnresolvedError, parameter_values
 from local.invoker import capacity, runtime_environment
+from local.lambda_authorizer import route_arn
 from local.resources import CREATORS, PhysicalResource, ResourceRegistry
-from local.routes import ApiSpec, JwtAuthorizerSpec, Route, RouteTable, build_routes
+from local.routes import ApiSpec, JwtAuthorizerSpec, LambdaAuthorizerSpec, Route, RouteTable, build_routes
 from local.stack import LocalStack
 from local.template import Template, load_template, load_yaml, merge_globals, parse_template
 
@@ -269,7 +270,6 @@ def test_real_template_routes_and_their_auth(real_stack: tuple[dict[str, Functio
         "POST /v1/auth/refresh",
     ]
     private = [
-        "GET /v1/track/stats",
         "POST /v1/accounts",
         "GET /v1/accounts/{account_id}",
         "POST /v1/me/mfa/setup",
@@ -279,12 +279,21 @@ def test_real_template_routes_and_their_auth(real_stack: tuple[dict[str, Functio
         assert by_key[key].authorizer is None, key
     for key in private:
         authorizer = by_key[key].authorizer
-        assert authorizer is not None, key
+        assert isinstance(authorizer, JwtAuthorizerSpec), key
         assert authorizer.issuer == "https://cognito-idp.eu-west-1.amazonaws.com/local-UserPool"
         assert authorizer.audience == ("local-UserPoolClient",)
         assert authorizer.identity_header == "authorization"
     assert by_key["POST /v1/track/click"].function == "TrackingFunction"
     assert by_key["POST /v1/auth/login"].function == "AuthFunction"
+    # The routes that accept API keys: the Lambda authorizer, as the template configures it.
+    assert by_key["GET /v1/track/stats"].authorizer == LambdaAuthorizerSpec(
+        name="KeyOrTokenAuthorizer",
+        function="AuthorizerFunction",
+        identity_sources=("$request.header.Authorization",),
+        payload_format="2.0",
+        simple_responses=True,
+        ttl_seconds=30,
+    )
 
     found = routes.match("GET", "/v1/accounts/acc_123")
     assert found is not None
@@ -293,6 +302,56 @@ def test_real_template_routes_and_their_auth(real_stack: tuple[dict[str, Functio
     assert routes.match("DELETE", "/v1/auth/login") is None
     assert routes.match("GET", "/v1/nothing") is None
     assert routes.cors_for("/v1/track/click") is not None  # the HttpApi's CorsConfiguration
+
+
+def test_lambda_authorizers_in_cloudformation_spelling_and_ones_naming_no_function(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(
+        """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Raw
+        Authorizers:
+          Raw:
+            FunctionArn: !GetAtt Check.Arn
+            AuthorizerPayloadFormatVersion: 1.0
+            IdentitySource: [$request.header.X-Key, $request.querystring.k]
+            AuthorizerResultTtlInSeconds: 5
+          Elsewhere:
+            FunctionArn: arn:aws:lambda:eu-west-1:123456789012:function:not-here
+            AuthorizerPayloadFormatVersion: 2.0
+  Check:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: ., Handler: check.handler}
+  Target:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: .
+      Handler: target.handler
+      Events:
+        Raw: {Type: HttpApi, Properties: {ApiId: !Ref Api, Method: GET, Path: /raw}}
+        Lost:
+          Type: HttpApi
+          Properties: {ApiId: !Ref Api, Method: GET, Path: /lost, Auth: {Authorizer: Elsewhere}}
+"""
+    )
+    template, resolver, registry = _offline(tmp_path / "template.yaml")
+    routes = build_routes(build_functions(template, resolver, registry), template, resolver, registry)
+    by_key = {route.route_key: route.authorizer for route in routes.routes}
+    assert by_key["GET /raw"] == LambdaAuthorizerSpec(
+        name="Raw",
+        function="Check",
+        identity_sources=("$request.header.X-Key", "$request.querystring.k"),
+        payload_format="1.0",
+        simple_responses=False,
+        ttl_seconds=5,
+    )
+    lost = by_key["GET /lost"]
+    assert isinstance(lost, LambdaAuthorizerSpec)
+    assert lost.function is None  # its requests are answered 500, as a broken authorizer's
 
 
 def test_real_template_stream_filter_passes_counted_inserts_only(
@@ -780,6 +839,8 @@ def test_stack_creates_what_the_template_declares(stack: LocalStack) -> None:
     assert ttl["AttributeName"] == "expires_at"
     assert set(stack.functions) == {
         "EchoFunction",
+        "KeyedEchoFunction",
+        "AuthorizerFunction",
         "BrokenFunction",
         "WriterFunction",
         "ConsumerFunction",
@@ -869,6 +930,142 @@ def test_private_route_needs_a_valid_token(stack: LocalStack) -> None:
 
     access = requests.get(url, headers={"Authorization": f"Bearer {tokens['AccessToken']}"}, timeout=10)
     assert access.status_code == 200
+
+
+# -- Lambda authorizers ---------------------------------------------------------------------------
+
+
+def _authorizer_calls(output: Output) -> list[dict[str, Any]]:
+    """What the fixture authorizer printed: one line per invocation, with the event it got."""
+    prefix = "authorizer "
+    return [
+        json.loads(line.removeprefix(prefix))
+        for line in output.of("AuthorizerFunction")
+        if line.startswith(prefix)
+    ]
+
+
+def _calls_after(output: Output, count: int, expected: int) -> list[dict[str, Any]]:
+    """The invocations after the first `count`, once `expected` of them have been printed."""
+    eventually(lambda: len(_authorizer_calls(output)) >= count + expected)
+    time.sleep(0.1)  # an unexpected extra line would arrive by now
+    return _authorizer_calls(output)[count:]
+
+
+def test_a_lambda_authorizer_gets_the_payload_2_request_and_its_context_reaches_the_function(
+    stack: LocalStack, output: Output
+) -> None:
+    before = len(_authorizer_calls(output))
+    headers = {"Authorization": "Bearer alice", "X-Extra": "1"}
+    answer = requests.get(f"{stack.base_url}/keyed/bob?q=1&q=2", headers=headers, timeout=30)
+    event = _echo(answer)["event"]
+    [call] = _calls_after(output, before, 1)
+
+    assert event["requestContext"]["authorizer"] == {"lambda": {"who": "alice", "call": call["call"]}}
+    sent = call["event"]
+    api_id = str(stack.registry.lookup("Api", None)) if stack.registry else ""
+    assert sent["version"] == "2.0"
+    assert sent["type"] == "REQUEST"
+    assert sent["routeArn"] == route_arn(REGION, "123456789012", api_id, "GET", "/keyed/bob")
+    assert sent["routeArn"].endswith("/$default/GET/keyed/bob")
+    assert sent["identitySource"] == ["Bearer alice"]
+    assert sent["routeKey"] == "GET /keyed/{name}"
+    assert (sent["rawPath"], sent["rawQueryString"]) == ("/keyed/bob", "q=1&q=2")
+    assert sent["headers"]["authorization"] == "Bearer alice"
+    assert sent["headers"]["x-extra"] == "1"
+    assert sent["queryStringParameters"] == {"q": "1,2"}
+    assert sent["pathParameters"] == {"name": "bob"}
+    assert sent["requestContext"]["http"]["method"] == "GET"
+    assert sent["requestContext"]["routeKey"] == "GET /keyed/{name}"
+    assert sent["requestContext"]["requestId"] == answer.headers["apigw-requestid"]
+    assert "authorizer" not in sent["requestContext"]
+
+
+def test_lambda_authorizer_answers_are_cached_per_identity_for_the_ttl_by_the_stack_clock(
+    stack: LocalStack, output: Output
+) -> None:
+    before = len(_authorizer_calls(output))
+    carol = {"Authorization": "Bearer carol"}
+    first = _echo(requests.get(f"{stack.base_url}/keyed/a", headers=carol, timeout=30))["event"]
+    second = _echo(requests.get(f"{stack.base_url}/keyed/b", headers=carol, timeout=30))["event"]
+    assert second["requestContext"]["authorizer"] == first["requestContext"]["authorizer"]
+    dave = _echo(
+        requests.get(f"{stack.base_url}/keyed/a", headers={"Authorization": "Bearer dave"}, timeout=30)
+    )
+    assert dave["event"]["requestContext"]["authorizer"]["lambda"]["who"] == "dave"
+    assert len(_calls_after(output, before, 2)) == 2  # carol once, dave once
+
+    try:
+        later = datetime.now(UTC) + timedelta(seconds=31)
+        requests.post(f"{stack.base_url}/_local/clock", json={"now": later.isoformat()}, timeout=10)
+        _echo(requests.get(f"{stack.base_url}/keyed/a", headers=carol, timeout=30))
+        assert len(_calls_after(output, before, 3)) == 3  # past the TTL: asked again
+    finally:
+        requests.post(f"{stack.base_url}/_local/clock", json={"now": None}, timeout=10)
+
+
+def test_a_missing_identity_source_is_401_without_calling_the_authorizer(
+    stack: LocalStack, output: Output
+) -> None:
+    before = len(_authorizer_calls(output))
+    for answer in (
+        requests.get(f"{stack.base_url}/keyed/a", timeout=30),
+        requests.get(f"{stack.base_url}/keyed/a", headers={"Authorization": ""}, timeout=30),
+        requests.get(f"{stack.base_url}/uncached", timeout=30),
+    ):
+        assert (answer.status_code, answer.json()) == (401, {"message": "Unauthorized"})
+    time.sleep(0.2)
+    assert len(_authorizer_calls(output)) == before
+
+
+def test_denied_is_403_and_a_failing_or_shapeless_authorizer_500_never_cached(
+    stack: LocalStack, output: Output
+) -> None:
+    before = len(_authorizer_calls(output))
+    for _ in range(2):
+        denied = requests.get(
+            f"{stack.base_url}/keyed/a", headers={"Authorization": "Bearer deny"}, timeout=30
+        )
+        assert (denied.status_code, denied.json()) == (403, {"message": "Forbidden"})
+    assert len(_calls_after(output, before, 1)) == 1  # a denial is cached like an allow
+
+    before = len(_authorizer_calls(output))
+    for credential in ("boom", "boom", "shapeless"):
+        failed = requests.get(
+            f"{stack.base_url}/keyed/a", headers={"Authorization": f"Bearer {credential}"}, timeout=30
+        )
+        assert (failed.status_code, failed.json()) == (500, {"message": "Internal Server Error"})
+    assert len(_calls_after(output, before, 3)) == 3
+
+
+def test_a_ttl_of_zero_asks_the_authorizer_every_time_and_query_strings_are_identity_sources(
+    stack: LocalStack, output: Output
+) -> None:
+    before = len(_authorizer_calls(output))
+    for _ in range(2):
+        event = _echo(requests.get(f"{stack.base_url}/uncached?token=erin", timeout=30))["event"]
+        assert event["requestContext"]["authorizer"]["lambda"]["who"] == "erin"
+    calls = _calls_after(output, before, 2)
+    assert [call["event"]["identitySource"] for call in calls] == [["erin"], ["erin"]]
+
+
+def test_payload_1_authorizers_answer_an_iam_policy_evaluated_per_route(
+    stack: LocalStack, output: Output
+) -> None:
+    before = len(_authorizer_calls(output))
+    headers = {"Authorization": "Bearer frank"}
+    allowed = _echo(requests.get(f"{stack.base_url}/policy/yes", headers=headers, timeout=30))["event"]
+    assert allowed["requestContext"]["authorizer"] == {"lambda": {"who": "frank"}}
+    refused = requests.get(f"{stack.base_url}/policy/no", headers=headers, timeout=30)
+    assert (refused.status_code, refused.json()) == (403, {"message": "Forbidden"})
+    [call] = _calls_after(output, before, 1)  # the cached policy answered for the second route
+    sent = call["event"]
+    assert (sent["version"], sent["type"]) == ("1.0", "REQUEST")
+    assert sent["methodArn"].endswith("/$default/GET/policy/yes")
+    assert sent["identitySource"] == "Bearer frank"
+    assert (sent["resource"], sent["path"], sent["httpMethod"]) == ("/policy/{choice}", "/policy/yes", "GET")
+    assert sent["pathParameters"] == {"choice": "yes"}
+    assert sent["requestContext"]["resourcePath"] == "/policy/{choice}"
 
 
 def test_unknown_routes_and_methods_are_404(stack: LocalStack) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from local.mailbox import MAILBOX
-from tests.support.events import admin_claims, http_event
+from tests.support.events import http_event, tenant_claims
 from tests.support.stack import ROOT, Stack
 
 EMAIL = "owner@example.com"
@@ -88,7 +88,8 @@ def user(stack: Stack) -> str:
 
 def _run_at_debug(stack: Stack, tmp_path: Path, *, unquiet: bool) -> tuple[list[dict[str, Any]], str]:
     """Login (right and wrong password), registrations (a new address, a confirmed one: SES sends
-    its owner a notice) and an account create, in a fresh process at DEBUG."""
+    its owner a notice) and an account create (its owner's email goes into the member item and
+    the audit record), in a fresh process at DEBUG."""
     events = [
         http_event("POST", "/v1/auth/login", body={"email": EMAIL, "password": PASSWORD}),
         http_event("POST", "/v1/auth/login", body={"email": EMAIL, "password": PASSWORD + "x"}),
@@ -101,8 +102,8 @@ def _run_at_debug(stack: Stack, tmp_path: Path, *, unquiet: bool) -> tuple[list[
             "POST",
             "/v1/accounts",
             body={"name": "Dupont", "email": ACCOUNT_EMAIL, "country": "FR", "currency": "EUR"},
-            claims=admin_claims(),
-            headers={"idempotency-key": "debug-1"},
+            claims=tenant_claims("debug-user", EMAIL),  # their own account: they own it
+            headers={"idempotency-key": "debug-1", "x-audit-reason": "Opening for " + EMAIL},
         ),
     ]
     environment = {
@@ -143,7 +144,6 @@ def _secrets_in(answers: list[dict[str, Any]]) -> dict[str, str]:
         "new user email": NEW_EMAIL,
         "new user password": NEW_PASSWORD,
         "account email": ACCOUNT_EMAIL,
-        "admin email": str(admin_claims()["email"]),
     }
 
 

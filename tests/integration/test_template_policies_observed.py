@@ -21,22 +21,24 @@ import pytest
 
 from local.mailbox import MAILBOX
 from local.template import load_template
-from tally.accounts.dynamo import DynamoAccountRepository
+from tally.accounts.dynamo.accounts import DynamoAccountStore
 from tally.auth.claims import unverified_claims
 from tally.errors import Conflict
 from tally.storage import clients, keys
-from tests.support.events import FakeContext, admin_claims, http_event
+from tests.support.events import FakeContext, http_event
+from tests.support.inprocess import TOKEN
 from tests.support.policies import Grant, allows, grants
 from tests.support.stack import ROOT, Stack, stream_batch
+from tests.support.tenancy import User, reset_function_caches, seed_member, staff
 from tests.support.totp import current_code
+from tests.support.world import build_tenant, expect
 
 EMAIL = "owner@example.com"
 PASSWORD = "Correct-Horse-9!"
 ACCOUNT = "acc_demo"
 
-# Granted for code paths these flows cannot reach yet: the SIREN/SIRET uniqueness claims another
-# branch adds to account creation, and Powertools Idempotency's GetItem fallback (used only when
-# a conditional Put does not return the existing record).
+# Granted for a code path these flows cannot reach: Powertools Idempotency's GetItem fallback
+# (used only when a conditional Put does not return the existing record).
 NOT_EXERCISED = {
     ("AccountsFunction", "dynamodb:GetItem", "idempotency#*"),
 }
@@ -70,7 +72,9 @@ class Recorder:
 
     names: dict[str, str]  # physical name or ARN -> logical id
     function: str | None = None
+    last_function: str | None = None
     calls: set[Call] = field(default_factory=set)
+    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (function, UpdateItem params)
 
     def __call__(self, **kwargs: Any) -> None:
         params: dict[str, Any] = kwargs["params"]
@@ -78,8 +82,15 @@ class Recorder:
         if self.function is None or model.auth_type == "none":  # unsigned calls (InitiateAuth) need no IAM
             return
         service = model.service_model.signing_name
+        if model.name == "UpdateItem":
+            self.updates.append((self.function, dict(params)))
         for action, resource, key in _as_iam(service, model.name, params):
-            self.calls.add(Call(self.function, action, self.names.get(resource, resource), key))
+            self.calls.add(Call(self.function, action, self._logical(resource), key))
+
+    def _logical(self, resource: str) -> str:
+        table, _, index = resource.partition("/index/")
+        logical = self.names.get(table, table)
+        return f"{logical}/index/{index}" if index else logical
 
     @contextmanager
     def running(self, function: str) -> Iterator[None]:
@@ -94,9 +105,24 @@ def _partition_key(key: dict[str, Any] | None) -> str | None:
     return str(key["PK"]["S"]) if key and "PK" in key else None
 
 
+def _queried(params: dict[str, Any]) -> tuple[str, str]:
+    """The resource a Query reads (the table, or <table>/index/<index>) and its partition key value,
+    which IAM's dynamodb:LeadingKeys sees."""
+    names = params.get("ExpressionAttributeNames") or {}
+    found = re.search(r"(#?\w+)\s*=\s*(:\w+)", params["KeyConditionExpression"])
+    assert found, params["KeyConditionExpression"]
+    key_name = names.get(found[1], found[1])
+    index = params.get("IndexName")
+    assert key_name == (f"{index}PK" if index else "PK"), params
+    resource = f"{params['TableName']}/index/{index}" if index else params["TableName"]
+    return resource, str(params["ExpressionAttributeValues"][found[2]]["S"])
+
+
 def _as_iam(service: str, operation: str, params: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
     if service == "secretsmanager":
         yield f"secretsmanager:{operation}", str(params["SecretId"]), None
+    elif service == "cognito-idp":  # the admin API is authorised on the user pool
+        yield f"cognito-idp:{operation}", str(params["UserPoolId"]), None
     elif service == "ses":  # SESv2 SendEmail is authorised on the sender's identity
         yield f"ses:{operation}", parseaddr(str(params["FromEmailAddress"]))[1], None
     elif operation == "TransactWriteItems":
@@ -112,9 +138,10 @@ def _as_iam(service: str, operation: str, params: dict[str, Any]) -> Iterator[tu
             for key in request["Keys"]:
                 yield "dynamodb:BatchGetItem", table, _partition_key(key)
     elif operation == "Query":
-        placeholder = re.search(r"\bPK\s*=\s*(:\w+)", params["KeyConditionExpression"])
-        assert placeholder, params["KeyConditionExpression"]
-        yield "dynamodb:Query", params["TableName"], params["ExpressionAttributeValues"][placeholder[1]]["S"]
+        resource, partition = _queried(params)
+        yield "dynamodb:Query", resource, partition
+    elif service == "cognito-idp":
+        yield f"cognito-idp:{operation}", str(params["UserPoolId"]), None
     else:
         yield (
             f"{service}:{operation}",
@@ -127,7 +154,14 @@ def _as_iam(service: str, operation: str, params: dict[str, Any]) -> Iterator[tu
 def recorder(stack: Stack) -> Iterator[Recorder]:
     names = {
         stack.ref(logical): logical
-        for logical in ("BillingTable", "EventsTable", "VisitorSaltSecret", "SenderEmailIdentity")
+        for logical in (
+            "BillingTable",
+            "EventsTable",
+            "VisitorSaltSecret",
+            "SenderEmailIdentity",
+            "ApiKeyPepperSecret",
+            "UserPool",
+        )
     }
     recording = Recorder(names)
     session = clients.session()  # the session every function's clients come from
@@ -142,21 +176,10 @@ def recorder(stack: Stack) -> Iterator[Recorder]:
 
 
 def _reset_caches() -> None:
-    from accounts import routes as accounts_routes
-    from auth import routes as auth_routes
     from tally import parameters
-    from tally.http import idempotency
-    from tracking import counter
-    from tracking import routes as tracking_routes
 
-    clients.reset_clients()
+    reset_function_caches()
     parameters.secrets_provider.cache_clear()
-    tracking_routes.service.cache_clear()
-    counter.projection.cache_clear()
-    accounts_routes.service.cache_clear()
-    accounts_routes._create_once.cache_clear()
-    auth_routes.service.cache_clear()
-    idempotency.persistence.cache_clear()
 
 
 def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, Any]) -> tuple[int, Any]:
@@ -166,13 +189,53 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "AccountsFunction": "accounts.app",
         "AuthFunction": "auth.app",
         "DocsFunction": "docs.app",
+        "AuthorizerFunction": "authorizer.app",
     }[function]
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
+    if recorder.last_function not in (None, function):
+        # Functions share this process here, not in Lambda: what one cached (the policy's
+        # memberships and staff MFA, clients) must not spare the next one its own calls.
+        _reset_caches()
+    recorder.last_function = function
     with stack.environment(function), recorder.running(function):
         answer = handler(event, FakeContext())
-    if "statusCode" not in answer:
+    if "statusCode" not in answer:  # a stream batch's or an authorizer's answer
         return 200, answer
     return answer["statusCode"], json.loads(answer["body"] or "null")
+
+
+class RecordedApi:
+    """The accounts function invoked with the recorder on (a tests.support.world.TenancyApi)."""
+
+    def __init__(self, stack: Stack, recorder: Recorder) -> None:
+        self.stack = stack
+        self.recorder = recorder
+        self.users = 0
+
+    def new_user(self, label: str) -> User:
+        self.users += 1
+        return User(f"sub-{label}-{self.users}", f"{label}-{self.users}@example.com")
+
+    def email_of(self, who: User) -> str:
+        return who.email
+
+    def call(
+        self,
+        who: User | None,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        claims = who.claims() if who else None
+        event = http_event(method, path, body=body, claims=claims, headers=headers, query=query)
+        return _invoke(self.stack, self.recorder, "AccountsFunction", event)
+
+    def invitation_token(self, email: str) -> str:
+        found = TOKEN.search(MAILBOX.messages(email)[0].text)
+        assert found
+        return found.group(1)
 
 
 def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,6 +246,9 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
     cognito = stack.client("cognito-idp")
     cognito.admin_create_user(UserPoolId=pool, Username=EMAIL, MessageAction="SUPPRESS")
     cognito.admin_set_user_password(UserPoolId=pool, Username=EMAIL, Password=PASSWORD, Permanent=True)
+    admin = staff(stack)  # with TOTP on: staff powers are asked of Cognito
+    reader = User("stats-reader", "reader@example.com")
+    seed_member(stack, ACCOUNT, reader)
 
     def track(event: dict[str, Any]) -> tuple[int, Any]:
         return _invoke(stack, recorder, "TrackingFunction", event)
@@ -200,49 +266,110 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
         stack, recorder, "TrackingCounterFunction", {"Records": stream_batch(stack, "EventsTable")}
     )
     assert status == 200
-    stats = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=admin_claims())
-    assert track(stats)[1]["clicks_total"] == 1
+    # Stats as a member (their memberships, the account's status) and as staff (MFA).
+    for claims in (reader.claims(), admin.claims()):
+        stats = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=claims)
+        assert track(stats)[1]["clicks_total"] == 1
+
+    _drive_api_keys(stack, recorder, reader, admin)
 
     _drive_sign_in(stack, recorder)
+    _drive_tenancy(RecordedApi(stack, recorder), admin, monkeypatch)
 
-    def accounts(event: dict[str, Any]) -> tuple[int, Any]:
-        return _invoke(stack, recorder, "AccountsFunction", event)
+    assert _invoke(stack, recorder, "DocsFunction", http_event("GET", "/v1/openapi.json"))[0] == 200
 
-    body = {"name": "Dupont", "email": "contact@dupont.fr", "country": "FR", "currency": "EUR"}
-    plain = http_event("POST", "/v1/accounts", body=body, claims=admin_claims())
-    status, created = accounts(plain)
-    assert status == 201
-    path = f"/v1/accounts/{created['id']}"
-    read = http_event(
-        "GET",
-        path,
-        claims=admin_claims(),
-        route="GET /v1/accounts/{account_id}",
-        path_parameters={"account_id": created["id"]},
+
+def _drive_tenancy(api: RecordedApi, admin: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every accounts route, as a tenant and as staff."""
+    tenant = build_tenant(api, "t")  # create, invite, accept, members, join (pending)
+    account = f"/v1/accounts/{tenant.account_id}"
+    expect(api.call(tenant.owner, "GET", account), 200)
+    expect(api.call(tenant.owner, "PATCH", account, {"name": "Renamed"}), 200)
+    expect(api.call(tenant.owner, "GET", "/v1/me"), 200)  # profile made; accounts batch-read
+    expect(api.call(tenant.owner, "PATCH", "/v1/me", {"locale": "en"}), 200)
+    expect(api.call(tenant.owner, "GET", f"{account}/members"), 200)  # names: profiles batch-read
+    viewer = tenant.member_ids["viewer"]
+    expect(api.call(tenant.owner, "PATCH", f"{account}/members/{viewer}", {"role": "owner"}), 200)
+    expect(api.call(tenant.owner, "PATCH", f"{account}/members/{viewer}", {"role": "member"}), 200)
+    assert api.call(tenant.owner, "DELETE", f"{account}/members/{viewer}")[0] == 204
+    invitations = f"{account}/invitations"
+    expect(api.call(tenant.owner, "GET", invitations), 200)
+    assert api.call(tenant.owner, "DELETE", f"{invitations}/{tenant.pending_invitation_id}")[0] == 204
+    expect(api.call(tenant.owner, "GET", f"{account}/join-requests"), 200)
+    expect(
+        api.call(tenant.owner, "POST", f"{account}/join-requests/{tenant.pending_join_request_id}/approve"),
+        200,
     )
-    assert accounts(read)[0] == 200
-    # A company's numbers are claimed in the account's transaction; a second claim is a 409.
-    company = {**body, "name": "Dupont SAS", "siren": "732829320", "siret": "73282932000074"}
-    assert accounts(http_event("POST", "/v1/accounts", body=company, claims=admin_claims()))[0] == 201
-    assert accounts(http_event("POST", "/v1/accounts", body=company, claims=admin_claims()))[0] == 409
-    once = http_event(
-        "POST", "/v1/accounts", body=body, claims=admin_claims(), headers={"idempotency-key": "k1"}
-    )
-    assert accounts(once)[0] == 201
-    assert accounts(once)[0] == 201  # the retry is answered from the idempotency record
+    other = api.new_user("other")
+    rejected = expect(api.call(other, "POST", "/v1/accounts/join", {"siren": tenant.siren}), 201)
+    expect(api.call(tenant.owner, "POST", f"{account}/join-requests/{rejected['id']}/reject"), 200)
+    expect(api.call(tenant.owner, "GET", "/v1/audit", query={"account_id": tenant.account_id}), 200)
+    expect(api.call(tenant.owner, "GET", "/v1/audit", query={"entity": f"account:{tenant.account_id}"}), 200)
+    expect(api.call(tenant.member, "POST", "/v1/auth/logout"), 200)
 
-    def refuse(self: DynamoAccountRepository, account: object) -> None:
+    # Staff: accounts for others (SIREN/SIRET claims; a second claim is a 409), the verified
+    # domain, the status machine, every audit record.
+    company = {"name": "Dupont SAS", "email": "contact@dupont.fr", "country": "FR", "currency": "EUR"}
+    numbers = {"siren": "732829320", "siret": "73282932000074"}
+    expect(api.call(admin, "POST", "/v1/accounts", {**company, **numbers}), 201)
+    assert api.call(admin, "POST", "/v1/accounts", {**company, **numbers})[0] == 409
+    expect(api.call(api.new_user("contact"), "POST", "/v1/accounts/join", {"siret": numbers["siret"]}), 201)
+    expect(api.call(admin, "PATCH", account, {"email_domain": "t.example.com"}), 200)
+    expect(api.call(admin, "POST", f"{account}/status", {"status": "active", "reason": "KYC done"}), 200)
+    expect(api.call(admin, "GET", "/v1/audit"), 200)
+    expect(api.call(admin, "POST", "/v1/auth/logout"), 200)  # a Cognito user: AdminUserGlobalSignOut
+
+    # Client retries: the second is answered from the idempotency record.
+    once = {"idempotency-key": "k1"}
+    assert api.call(tenant.owner, "POST", "/v1/accounts", company, once)[0] == 201
+    assert api.call(tenant.owner, "POST", "/v1/accounts", company, once)[0] == 201
+
+    def refuse(*_: object) -> None:
         raise Conflict("taken")
 
     # A failed create removes its idempotency record, so a retry can run again.
-    monkeypatch.setattr(DynamoAccountRepository, "add", refuse)
-    failing = http_event(
-        "POST", "/v1/accounts", body=body, claims=admin_claims(), headers={"idempotency-key": "k2"}
-    )
-    assert accounts(failing)[0] == 409
+    monkeypatch.setattr(DynamoAccountStore, "create", refuse)
+    assert api.call(tenant.owner, "POST", "/v1/accounts", company, {"idempotency-key": "k2"})[0] == 409
     monkeypatch.undo()
 
-    assert _invoke(stack, recorder, "DocsFunction", http_event("GET", "/v1/openapi.json"))[0] == 200
+
+def _drive_api_keys(stack: Stack, recorder: Recorder, owner: User, admin: User) -> None:
+    """An owner creates, lists and revokes a key; the authorizer checks it; stats read with it."""
+    path = f"/v1/accounts/{ACCOUNT}/api-keys"
+    route = "/v1/accounts/{account_id}/api-keys"
+
+    def accounts(method: str, *, key_id: str = "", body: Any = None, claims: Any = None) -> tuple[int, Any]:
+        event = http_event(
+            method,
+            f"{path}/{key_id}" if key_id else path,
+            body=body,
+            claims=claims or owner.claims(),
+            route=f"{method} {route}" + ("/{key_id}" if key_id else ""),
+            path_parameters={"account_id": ACCOUNT, **({"key_id": key_id} if key_id else {})},
+        )
+        return _invoke(stack, recorder, "AccountsFunction", event)
+
+    def authorize(secret: str) -> dict[str, Any]:
+        header = f"Bearer {secret}"
+        event = {
+            "version": "2.0",
+            "type": "REQUEST",
+            "identitySource": [header],
+            "headers": {"authorization": header},
+        }
+        answer: dict[str, Any] = _invoke(stack, recorder, "AuthorizerFunction", event)[1]
+        return answer
+
+    status, created = accounts("POST", body={"name": "server", "scopes": ["stats:read"]})
+    assert status == 201
+    assert accounts("GET")[0] == 200
+    allowed = authorize(created["secret"])
+    assert allowed["context"]["kind"] == "api_key"
+    stats = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT})
+    stats["requestContext"]["authorizer"] = {"lambda": allowed["context"]}
+    assert _invoke(stack, recorder, "TrackingFunction", stats)[0] == 200
+    assert accounts("DELETE", key_id=created["id"])[0] == 200
+    assert accounts("GET", claims=admin.claims())[0] == 200  # staff with MFA on (asked of Cognito)
 
 
 def _drive_sign_in(stack: Stack, recorder: Recorder) -> None:
@@ -297,7 +424,10 @@ def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: p
     unused = []
     for function, held in granted.items():
         for action, resource, prefixes in held:
-            if not action.startswith(("dynamodb:", "secretsmanager:", "ses:")) or action in LAMBDA_ACTIONS:
+            if (
+                not action.startswith(("dynamodb:", "secretsmanager:", "ses:", "cognito-idp:"))
+                or action in LAMBDA_ACTIONS
+            ):
                 continue  # logs, the DLQ and stream reads are Lambda's doing, not the code's
             for pattern in sorted(prefixes) if prefixes else [None]:
                 if (function, action, pattern) in NOT_EXERCISED:
@@ -321,5 +451,23 @@ def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: p
         "dynamodb:PutItem",
         "dynamodb:Query",
         "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
         "secretsmanager:GetSecretValue",
+        "cognito-idp:AdminGetUser",
     }
+    # The authorizer's UpdateItem touches only what its dynamodb:Attributes condition allows.
+    authorizer_updates = [params for function, params in recorder.updates if function == "AuthorizerFunction"]
+    assert authorizer_updates
+    for params in authorizer_updates:
+        expressions = re.sub(r":\w+", "", f"{params['UpdateExpression']} {params['ConditionExpression']}")
+        named = set(re.findall(r"\b[A-Za-z_]+\b", expressions)) - {
+            "SET",
+            "AND",
+            "OR",
+            "attribute_exists",
+            "attribute_not_exists",
+        }
+        assert named <= {"PK", "SK", "last_used_at"}, named
+        assert params.get("ReturnValues", "NONE") == "NONE"
+    # Every audit record went in a transaction with its change (never a lone PutItem call).
+    assert Call("AccountsFunction", "dynamodb:PutItem", "BillingTable", None) not in recorder.calls

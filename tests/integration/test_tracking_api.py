@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tally.identity.roles import Role
 from tally.storage import clients, keys
-from tests.support.events import FakeContext, admin_claims, http_event, tenant_claims
+from tests.support.events import FakeContext, http_event, tenant_claims
 from tests.support.stack import Stack, stream_batch
+from tests.support.tenancy import User, reset_function_caches, seed_member, staff
 
 ACCOUNT = "acc_demo"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -22,12 +24,20 @@ def api(stack: Stack) -> Iterator[Stack]:
     clients.dynamodb().put_item(
         TableName=stack.ref("BillingTable"), Item=keys.account(ACCOUNT) | {"kind": {"S": "account"}}
     )
+    seed_member(stack, ACCOUNT, MEMBER, Role.VIEWER)
     with stack.environment("TrackingFunction"):
-        from tracking import routes
-
-        routes.service.cache_clear()
+        reset_function_caches()
         yield stack
-        routes.service.cache_clear()
+        reset_function_caches()
+
+
+MEMBER = User("member-1", "member@example.com")
+
+
+@pytest.fixture
+def admin(api: Stack) -> dict[str, Any]:
+    """A platform admin with TOTP on (staff powers need it)."""
+    return staff(api).claims()
 
 
 def call(event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -59,7 +69,7 @@ def raw_events(stack: Stack) -> list[dict[str, Any]]:
     return [item for item in page["Items"] if item.get("kind") == {"S": "event"}]
 
 
-def test_click_view_and_stats_add_up(api: Stack) -> None:
+def test_click_view_and_stats_add_up(api: Stack, admin: dict[str, Any]) -> None:
     click = {"account_id": ACCOUNT, "source": "seo", "page_url": "/pros/1", "position": 2}
     assert track("click", click)[:2][0] == 202
     status, body, _ = track("click", click)
@@ -87,7 +97,7 @@ def test_click_view_and_stats_add_up(api: Stack) -> None:
     project(api)
     project(api)  # a redelivered stream batch changes nothing
 
-    status, body, _ = stats(admin_claims(), days="7")
+    status, body, _ = stats(admin, days="7")
 
     assert status == 200
     assert (body["clicks_total"], body["views_total"], body["clicks"], body["views"]) == (2, 2, 2, 2)
@@ -175,12 +185,12 @@ def test_batches_over_100_and_bodies_over_64_kib_are_refused_whole(api: Stack) -
     assert raw_events(api) == []
 
 
-def test_stats_need_a_token_and_the_right_account(api: Stack) -> None:
+def test_stats_need_a_token_and_the_right_account(api: Stack, admin: dict[str, Any]) -> None:
     assert stats(None)[0] == 401
-    assert stats(tenant_claims("acc_other"))[0] == 403
-    assert stats(tenant_claims(ACCOUNT))[0] == 200
-    assert stats(admin_claims(), account_id="acc_nobody")[0] == 404
-    status, answer, _ = stats(admin_claims(), days="0")
+    assert stats(tenant_claims("outsider"))[0] == 403
+    assert stats(MEMBER.claims())[0] == 200
+    assert stats(admin, account_id="acc_nobody")[0] == 404
+    status, answer, _ = stats(admin, days="0")
     assert status == 422
     assert answer["errors"][0] == {"field": "days", "in": "query", "message": answer["errors"][0]["message"]}
 
@@ -202,11 +212,11 @@ def test_a_throttled_table_answers_503_with_retry_after(api: Stack, monkeypatch:
     assert raw_events(api) == []
 
 
-def test_stats_errors_say_the_account_is_a_query_parameter(api: Stack) -> None:
+def test_stats_errors_say_the_account_is_a_query_parameter(api: Stack, admin: dict[str, Any]) -> None:
     answers = [
-        stats(tenant_claims("acc_other")),
-        stats(admin_claims(), account_id="acc_nobody"),
-        stats(admin_claims(), account_id="not an id"),
+        stats(tenant_claims("outsider")),
+        stats(admin, account_id="acc_nobody"),
+        stats(admin, account_id="not an id"),
     ]
 
     assert [status for status, _, _ in answers] == [403, 404, 422]
@@ -221,8 +231,8 @@ def test_the_gateways_answer_for_an_unknown_path_in_a_function_has_tallys_shape(
     assert answer == {"message": "Not found", "code": "not_found", "errors": []}
 
 
-def test_a_query_parameter_sent_twice_is_refused_in_words(api: Stack) -> None:
-    event = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=admin_claims())
+def test_a_query_parameter_sent_twice_is_refused_in_words(api: Stack, admin: dict[str, Any]) -> None:
+    event = http_event("GET", "/v1/track/stats", query={"account_id": ACCOUNT}, claims=admin)
     event["rawQueryString"] = f"account_id={ACCOUNT}&account_id=acc_other"
     event["queryStringParameters"] = {"account_id": f"{ACCOUNT},acc_other"}  # API Gateway joins repeats
 
@@ -230,3 +240,30 @@ def test_a_query_parameter_sent_twice_is_refused_in_words(api: Stack) -> None:
 
     assert status == 422
     assert answer["errors"] == [{"field": "account_id", "in": "query", "message": "Send this parameter once"}]
+
+
+def test_stats_of_the_callers_only_account_without_naming_it(api: Stack, admin: dict[str, Any]) -> None:
+    without = call(http_event("GET", "/v1/track/stats", claims=MEMBER.claims()))
+    by_header = call(
+        http_event("GET", "/v1/track/stats", claims=MEMBER.claims(), headers={"X-Account-Id": ACCOUNT})
+    )
+    other = call(
+        http_event("GET", "/v1/track/stats", claims=MEMBER.claims(), headers={"X-Account-Id": "acc_x"})
+    )
+    staff_without = call(http_event("GET", "/v1/track/stats", claims=admin))
+
+    assert without[0] == by_header[0] == 200
+    assert other[0] == 403
+    assert staff_without[0] == 422
+    assert staff_without[1]["errors"][0]["field"] == "x-account-id"
+
+
+def test_staff_without_mfa_are_told_to_set_it_up(api: Stack) -> None:
+    manager = staff(api, "platform-manager", mfa=False)
+
+    status, answer, _ = stats(manager.claims())
+
+    assert status == 403
+    assert answer["code"] == "mfa_setup_required"
+    assert "POST /v1/me/mfa/setup" in answer["message"]
+    assert stats(staff(api, "platform-manager").claims())[0] == 200

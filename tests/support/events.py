@@ -70,11 +70,14 @@ def http_event(
 
 
 def admin_claims(subject: str = "admin-1") -> dict[str, Any]:
+    """A platform admin's claims. Staff powers also need TOTP on in Cognito (the policy asks it):
+    tests that use them make a real staff user (tests.support.tenancy.staff)."""
     return {"sub": subject, "email": "admin@tally.local", "cognito:groups": "[platform-admin]"}
 
 
-def tenant_claims(account_id: str, subject: str = "user-1") -> dict[str, Any]:
-    return {"sub": subject, "email": "owner@example.com", "custom:account_id": account_id}
+def tenant_claims(subject: str = "user-1", email: str = "owner@example.com") -> dict[str, Any]:
+    """A signed-in user's claims; what they may do comes from their memberships in the table."""
+    return {"sub": subject, "email": email}
 
 
 @dataclass

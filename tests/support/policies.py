@@ -38,11 +38,14 @@ def resource_id(resource: Any) -> str:
         return str(resource["Fn::GetAtt"][0])
     if isinstance(resource, dict) and "Fn::Sub" in resource:
         # The one resource the ARN names: ${EventsTable.Arn}/stream/*, or
-        # arn:${AWS::Partition}:ses:...:identity/${SenderEmailIdentity}.
-        named = {ref.split(".")[0] for ref in re.findall(r"\$\{([^}!]+)\}", str(resource["Fn::Sub"]))}
+        # arn:${AWS::Partition}:ses:...:identity/${SenderEmailIdentity}; a table's index is
+        # named <table>/index/<index> (${BillingTable.Arn}/index/GSI1).
+        text = str(resource["Fn::Sub"])
+        named = {ref.split(".")[0] for ref in re.findall(r"\$\{([^}!]+)\}", text)}
         named = {ref for ref in named if not ref.startswith("AWS::")}
         if len(named) == 1:
-            return str(named.pop())
+            index = re.search(r"/index/([A-Za-z0-9_.-]+)$", text)
+            return f"{named.pop()}/index/{index[1]}" if index else str(named.pop())
     raise AssertionError(f"unexpected IAM resource {resource!r}")
 
 

@@ -75,12 +75,39 @@ def test_finishing_drops_powertools_errors_and_orders_responses(generate: Module
 
     used = {
         "paths": {
-            "/x": {"get": {"responses": {"422": {"$ref": "#/components/schemas/HTTPValidationError"}}}}
+            "/x": {
+                "get": {
+                    "parameters": [{"name": "q", "in": "query"}],
+                    "responses": {"422": {"$ref": "#/components/schemas/HTTPValidationError"}},
+                }
+            }
         },
         "components": {"schemas": {"HTTPValidationError": {}}},
     }
     with pytest.raises(RuntimeError, match="HTTPValidationError"):
         finish(used)
+
+    # A route that takes no input cannot answer 422: Powertools' phantom entry goes.
+    no_input = {
+        "paths": {
+            "/me": {
+                "get": {
+                    "responses": {
+                        "200": {},
+                        "422": {
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/HTTPValidationError"}
+                                }
+                            }
+                        },
+                    }
+                }
+            }
+        },
+        "components": {"schemas": {"HTTPValidationError": {}}},
+    }
+    assert list(finish(no_input)["paths"]["/me"]["get"]["responses"]) == ["200"]
 
 
 def test_the_docs_function_loads_no_router_model_or_aws_sdk() -> None:

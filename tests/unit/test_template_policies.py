@@ -28,6 +28,11 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ("dynamodb:BatchGetItem", "BillingTable", frozenset({"ACCOUNT#*"})),
         # tally.parameters.SecretString: the visitor salt.
         ("secretsmanager:GetSecretValue", "VisitorSaltSecret", None),
+        # The stats route's policy (tally.identity): DynamoUserRecords (Query of USER#<sub>),
+        # DynamoAccountStates (GetItem of the account), CognitoMfaSettings (staff only).
+        ("dynamodb:Query", "BillingTable", frozenset({"USER#*"})),
+        ("dynamodb:GetItem", "BillingTable", frozenset({"ACCOUNT#*"})),
+        ("cognito-idp:AdminGetUser", "UserPool", None),
     },
     "TrackingCounterFunction": {
         # DynamoCounterStore.apply: Updates (mark the events, add to the counters) in one
@@ -35,14 +40,54 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ("dynamodb:UpdateItem", "EventsTable", frozenset({"EVENTS#*", "STATS#*"})),
     },
     "AccountsFunction": {
-        # DynamoAccountRepository.add (with the SIREN#/SIRET# claims of the same transaction)
-        # and Powertools Idempotency's in-progress record ("idempotency#<function name>").
-        ("dynamodb:PutItem", "BillingTable", frozenset({"ACCOUNT#*", "SIREN#*", "SIRET#*", "idempotency#*"})),
-        # DynamoAccountRepository.get; Idempotency's fallback read of an existing record.
-        ("dynamodb:GetItem", "BillingTable", frozenset({"ACCOUNT#*", "idempotency#*"})),
-        # Idempotency completes (UpdateItem) or removes (DeleteItem) its record.
-        ("dynamodb:UpdateItem", "BillingTable", frozenset({"idempotency#*"})),
-        ("dynamodb:DeleteItem", "BillingTable", frozenset({"idempotency#*"})),
+        # tally.accounts.dynamo: each write one Transaction with its AUDIT# record. Puts: accounts,
+        # members, invitations and their slots, join requests (ACCOUNT#), mirrors and profiles
+        # (USER#), SIREN#/SIRET# claims, invitation tokens (INVITE#); Powertools Idempotency's
+        # in-progress record ("idempotency#<function name>").
+        (
+            "dynamodb:PutItem",
+            "BillingTable",
+            frozenset(
+                {"ACCOUNT#*", "USER#*", "SIREN#*", "SIRET#*", "INVITE#*", "APIKEYHASH#*", "AUDIT#*"}
+                | {"idempotency#*"}
+            ),
+        ),
+        # API keys (tally.apikeys.dynamo): a key, its lookup by keyed hash (APIKEYHASH#) and the
+        # audit record in one transaction; revoking updates the first two.
+        # Roles, statuses, owner counts, decisions, profiles, sign-outs; Idempotency completes.
+        (
+            "dynamodb:UpdateItem",
+            "BillingTable",
+            frozenset({"ACCOUNT#*", "USER#*", "APIKEYHASH#*", "idempotency#*"}),
+        ),
+        # Removed members and mirrors, withdrawn invitations and tokens; Idempotency's cleanup.
+        (
+            "dynamodb:DeleteItem",
+            "BillingTable",
+            frozenset({"ACCOUNT#*", "USER#*", "INVITE#*", "idempotency#*"}),
+        ),
+        # DynamoMemberStore: an owner acting on owners is still one.
+        ("dynamodb:ConditionCheckItem", "BillingTable", frozenset({"ACCOUNT#*"})),
+        # Single items (BillingTable.get), the policy's account status; Idempotency's fallback.
+        (
+            "dynamodb:GetItem",
+            "BillingTable",
+            frozenset({"ACCOUNT#*", "USER#*", "SIREN#*", "SIRET#*", "INVITE#*", "idempotency#*"}),
+        ),
+        # /v1/me's accounts and members' names (BillingTable.batch_get).
+        ("dynamodb:BatchGetItem", "BillingTable", frozenset({"ACCOUNT#*", "USER#*"})),
+        # An account's members, invitations and requests; a user's memberships; an account's audit.
+        ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*", "USER#*", "AUDIT#*"})),
+        # AuditReader: every record (GSI1), one entity's records (GSI2).
+        ("dynamodb:Query", "BillingTable/index/GSI1", frozenset({"AUDIT"})),
+        ("dynamodb:Query", "BillingTable/index/GSI2", frozenset({"AUDIT#*"})),
+        # CognitoMfaSettings (staff MFA) and CognitoSignOut (sign out everywhere).
+        ("cognito-idp:AdminGetUser", "UserPool", None),
+        ("cognito-idp:AdminUserGlobalSignOut", "UserPool", None),
+        # tally.accounts.emails.Notifier through SesMailer: from the sender identity only.
+        ("ses:SendEmail", "SenderEmailIdentity", None),
+        # The pepper of the keys' hashes (tally.parameters.SecretString).
+        ("secretsmanager:GetSecretValue", "ApiKeyPepperSecret", None),
     },
     "AuthFunction": {
         # tally.notifications.mailer.SesMailer: the notice to an address's owner, from the sender
@@ -51,6 +96,15 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ("ses:SendEmail", "SenderEmailIdentity", None),
     },
     "DocsFunction": set(),
+    "AuthorizerFunction": {
+        # tally.apikeys.lookup.DynamoKeyLookup.find: one GetItem of the key's lookup by its hash.
+        ("dynamodb:GetItem", "BillingTable", frozenset({"APIKEYHASH#*"})),
+        # DynamoKeyLookup.touch: the key's last_used_at, at most once a minute (the attributes
+        # it may write are held by test_the_authorizer_writes_only_a_keys_last_use).
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"ACCOUNT#*"})),
+        # tally.parameters.SecretString: the pepper of the keys' hashes.
+        ("secretsmanager:GetSecretValue", "ApiKeyPepperSecret", None),
+    },
 }
 
 # The counter's own role also carries what Lambda itself does for it.
@@ -115,18 +169,29 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
 
     from tally.storage import keys
 
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    audit = keys.audit("a", at, "aud_1", "account", "a")
     written = {
         keys.account("a")["PK"]["S"],
-        keys.event("a", datetime(2026, 1, 1, tzinfo=UTC), "e")["PK"]["S"],
+        keys.event("a", at, "e")["PK"]["S"],
         keys.dedup("f")["PK"]["S"],
         keys.stats_day("a", date(2026, 1, 1))["PK"]["S"],
+        keys.siren_claim("732829320")["PK"]["S"],
+        keys.siret_claim("73282932000074")["PK"]["S"],
+        keys.user_profile("sub")["PK"]["S"],
+        keys.invite_token("hash")["PK"]["S"],
+        keys.api_key("a", "k")["PK"]["S"],
+        keys.api_key_lookup("h")["PK"]["S"],
+        audit["PK"]["S"],
+        audit["GSI1PK"]["S"],
+        audit["GSI2PK"]["S"],
     }
     granted = {
         prefix
         for grants in CODE_CALLS.values()
         for _, _, prefixes in grants
         for prefix in prefixes or ()
-        if prefix not in {"SIREN#*", "SIRET#*", "idempotency#*"}
+        if prefix != "idempotency#*"  # Powertools Idempotency's, not tally.storage.keys'
     }
     for prefix in granted:
         assert any(value.startswith(prefix.removesuffix("*")) for value in written), prefix
@@ -176,3 +241,42 @@ def test_the_sign_in_function_reaches_no_table_and_sends_only_from_the_sender_id
     identity = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/${SenderEmailIdentity}"
     assert [s["Resource"] for s in held] == [{"Fn::Sub": identity}]
     assert template.resources["SenderEmailIdentity"].properties == {"EmailIdentity": {"Ref": "SenderEmail"}}
+
+
+def test_the_authorizer_writes_only_a_keys_last_use(template: Template) -> None:
+    """IAM cannot name a sort key: the authorizer's UpdateItem on ACCOUNT# items is held to the
+    attributes of a key's last use, and may not read anything back beyond what it wrote."""
+    authorizer = template.resources["AuthorizerFunction"]
+    [update] = [s for s in statements(template, authorizer) if s["Action"] == "dynamodb:UpdateItem"]
+    condition = update["Condition"]
+    assert condition["ForAllValues:StringEquals"] == {"dynamodb:Attributes": ["PK", "SK", "last_used_at"]}
+    assert condition["StringEqualsIfExists"] == {
+        "dynamodb:ReturnValues": ["NONE", "UPDATED_OLD", "UPDATED_NEW"]
+    }
+
+
+def test_the_key_pepper_is_a_generated_secret_and_api_gateway_alone_invokes_the_authorizer(
+    template: Template,
+) -> None:
+    secret = template.resources["ApiKeyPepperSecret"]
+    assert secret.type == "AWS::SecretsManager::Secret"
+    assert "GenerateSecretString" in secret.properties
+    assert "SecretString" not in secret.properties
+    environment = template.resources["AuthorizerFunction"].properties["Environment"]["Variables"]
+    assert environment["API_KEY_PEPPER_SECRET_ARN"] == {"Ref": "ApiKeyPepperSecret"}
+    permission = template.resources["AuthorizerFunctionInvokePermission"].properties
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert permission["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    api = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}"
+    assert permission["SourceArn"] == {"Fn::Sub": f"{api}/authorizers/*"}
+
+
+def test_only_the_functions_that_create_or_check_keys_read_the_pepper(template: Template) -> None:
+    readers = [
+        function.logical_id
+        for function in _functions(template)
+        if any(grant[1] == "ApiKeyPepperSecret" for grant in grants(template, function))
+    ]
+    assert sorted(readers) == ["AccountsFunction", "AuthorizerFunction"]
+    environment = template.resources["AccountsFunction"].properties["Environment"]["Variables"]
+    assert environment["API_KEY_PEPPER_SECRET_ARN"] == {"Ref": "ApiKeyPepperSecret"}

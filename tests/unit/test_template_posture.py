@@ -17,6 +17,7 @@ FUNCTIONS = (
     "AccountsFunction",
     "AuthFunction",
     "DocsFunction",
+    "AuthorizerFunction",
 )
 # The public sign-in routes and the parameters of their throttles (rate, burst).
 SIGN_IN_THROTTLES = {

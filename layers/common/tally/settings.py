@@ -24,8 +24,17 @@ class Settings(BaseModel):
     # The Secrets Manager secret (ARN) holding the visitor fingerprint's salt: without it, stored
     # dedup keys cannot be reversed to an IP. Only the tracking function is given it.
     visitor_salt_secret_arn: str = Field(default="", alias="VISITOR_SALT_SECRET_ARN")
+    # The Secrets Manager secret (ARN) holding the pepper of the API keys' hashes: without it, a
+    # copy of the table cannot be used to test guesses. Given to the accounts function (which
+    # creates keys) and to the authorizer (which checks them).
+    api_key_pepper_secret_arn: str = Field(default="", alias="API_KEY_PEPPER_SECRET_ARN")
     # The address Tally's emails come from: an SES identity the functions that send may use.
     sender_email: str = Field(default="", alias="SENDER_EMAIL")
+    # How long an instance trusts what it read of a user's memberships, sign-out and staff MFA:
+    # the bound on a removed member keeping access (docs/identity.md; the issue's bound is 300).
+    membership_cache_seconds: int = Field(default=60, ge=0, le=300, alias="MEMBERSHIP_CACHE_SECONDS")
+    # The front end's base URL: links in emails (an invitation's {app_url}/invitations/accept?token=…).
+    app_url: str = Field(default="", alias="APP_URL")
 
 
 class SettingsError(RuntimeError):

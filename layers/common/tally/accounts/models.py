@@ -1,11 +1,14 @@
-"""Wire models of the accounts API."""
+"""Wire models of the accounts routes: accounts, their status, joining one by its SIREN/SIRET."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
+from tally.accounts.domain import Account, AccountStatus
+from tally.accounts.fields import NOT_NULL, Domain, Reason
 from tally.accounts.identifiers import siren_problem, siret_problem
 from tally.countries import COUNTRY_CODES, is_country
 from tally.http.fields import SIREN, SIRET, Email, Name, WireModel
@@ -94,14 +97,33 @@ Siret = Annotated[
 
 
 class AccountIn(WireModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Dupont Sauvegarde",
+                    "email": "contact@dupont.example",
+                    "country": "FR",
+                    "currency": "EUR",
+                }
+            ]
+        },
+        extra="forbid",
+    )
 
     name: Name
-    email: Email
+    email: Email = Field(
+        description="The contact email: a join request from this address is approved at once"
+    )
     country: Country
     currency: Currency
     siren: Siren | None = None
     siret: Siret | None = None
+    email_domain: Domain | None = Field(
+        default=None,
+        description="Platform admins only: a verified domain; a join request from an address at it is "
+        "approved at once",
+    )
 
     @field_validator("siret")
     @classmethod
@@ -120,4 +142,65 @@ class AccountOut(WireModel):
     currency: str
     siren: str | None = None
     siret: str | None = None
+    status: AccountStatus
+    status_reason: str | None = None
+    email_domain: str | None = None
     created_at: str
+
+
+def account_out(account: Account) -> AccountOut:
+    return AccountOut(
+        id=account.id,
+        name=account.name,
+        email=account.email,
+        country=account.country,
+        currency=account.currency,
+        siren=account.siren,
+        siret=account.siret,
+        status=account.status,
+        status_reason=account.status_reason,
+        email_domain=account.email_domain,
+        created_at=account.created_at.isoformat(),
+    )
+
+
+class AccountPatchIn(WireModel):
+    """The fields to change, at least one. `email_domain` is for platform admins (null clears it)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "Dupont Sauvegarde SAS"}], "minProperties": 1},
+    )
+
+    name: Annotated[Name | SkipJsonSchema[None], NOT_NULL] = None
+    email: Annotated[Email | SkipJsonSchema[None], NOT_NULL] = Field(
+        default=None, description="The contact email"
+    )
+    email_domain: Domain | None = Field(default=None, description="Platform admins only; null clears it")
+
+
+class StatusIn(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "active", "reason": "Contract signed on 2026-11-20"}]},
+        extra="forbid",
+    )
+
+    status: AccountStatus = Field(
+        description="pending → active ⇄ suspended → cancelled | expired (cancelled and expired are final)"
+    )
+    reason: Reason
+
+
+class JoinIn(WireModel):
+    """Exactly one of `siren` and `siret`: the listed company to join."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"siren": "732829320"}],
+            "oneOf": [{"required": ["siren"]}, {"required": ["siret"]}],
+        },
+    )
+
+    siren: Annotated[Siren | SkipJsonSchema[None], NOT_NULL] = None
+    siret: Annotated[Siret | SkipJsonSchema[None], NOT_NULL] = None

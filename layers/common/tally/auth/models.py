@@ -145,6 +145,19 @@ class _In(WireModel):
 
 
 class RegisterIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "jo@example.com",
+                    "password": "Correct-Horse-9!",
+                    "name": "Jo Martin",
+                    "locale": "fr",
+                }
+            ]
+        }
+    )
+
     email: Address
     password: NewPassword
     name: Name
@@ -153,40 +166,87 @@ class RegisterIn(_In):
 
 
 class EmailIn(_In):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "jo@example.com"}]})
+
     email: Address
 
 
 class ConfirmIn(_In):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "jo@example.com", "code": "123456"}]})
+
     email: Address
     code: EmailCode
 
 
 class PasswordResetIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"email": "jo@example.com", "code": "123456", "new_password": "Battery-Staple-7!"}]
+        }
+    )
+
     email: Address
     code: EmailCode
     new_password: NewPassword
 
 
 class LoginIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "jo@example.com", "password": "Correct-Horse-9!"}]}
+    )
+
     email: Email
     password: str = Field(min_length=1, max_length=256, pattern=NO_NUL)
 
 
 class LoginMfaIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "jo@example.com",
+                    "session": "AYABeEXAMPLEsessionFromTheSignInAnswer",
+                    "code": "123456",
+                }
+            ]
+        }
+    )
+
     email: Email
     session: Session
     code: TotpCode
 
 
 class RefreshIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"refresh_token": "eyJjdHkiOiJKV1QiLCJlbmMiOiJBMjU2R0NNIn0.EXAMPLE"}]}
+    )
+
     refresh_token: RefreshToken
 
 
 class MfaSetupIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"access_token": "eyJraWQiOiJFWEFNUExFIn0.eyJzdWIiOiJFWEFNUExFIn0.c2lnbmF0dXJl"}]
+        }
+    )
+
     access_token: AccessToken
 
 
 class MfaVerifyIn(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJraWQiOiJFWEFNUExFIn0.eyJzdWIiOiJFWEFNUExFIn0.c2lnbmF0dXJl",
+                    "code": "123456",
+                }
+            ]
+        }
+    )
+
     access_token: AccessToken
     code: TotpCode
 

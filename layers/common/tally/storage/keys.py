@@ -1,10 +1,22 @@
 """The one module that owns the key schema of both tables.
 
-Billing table (generic single-table design):
+Billing table (generic single-table design; docs/identity.md "Items"):
     ACCOUNT#{id}            PROFILE                     an account (tenant, tracked business)
+    ACCOUNT#{id}            MEMBER#{sub}                a member of the account and their role
+    ACCOUNT#{id}            INVITATION#{invitation id}  an invitation (any status)
+    ACCOUNT#{id}            INVITEE#{email}             the pending invitation for this email
+    ACCOUNT#{id}            JOIN#{request id}           a request to join the account
+    USER#{sub}              PROFILE                     a user's profile (name, phone, locale, signed_out_at)
+    USER#{sub}              MEMBERSHIP#{account}        mirror of a member item, read by the directory
+    USER#{sub}              JOIN#{account}              mirror of the user's pending join request
+    INVITE#{token hash}     INVITE                      an invitation's token, until accepted or expired
     SIREN#{siren}           CLAIM                       the one account holding a SIREN
     SIRET#{siret}           CLAIM                       the one account holding a SIRET
-    IDEMPOTENCY#{scope}     {key}                       client retry ledger (later issues)
+    ACCOUNT#{id}            APIKEY#{key id}             an API key: name, scopes, prefix, hash, dates
+    APIKEYHASH#{hmac}       APIKEY                      the key's lookup by its keyed hash
+    AUDIT#{account|_platform} {at}#{audit id}           an audit record (GSI1: every record, GSI2:
+                                                        the entity's records)
+    idempotency#{function}  {key hash}                  Powertools Idempotency's records
 
 Events table (high volume, TTL on `expires_at`, stream feeds the counters):
     EVENTS#{account}#{day}  {iso-ts}#{event id}         a raw tracking event (kind=event)
@@ -16,7 +28,7 @@ Events table (high volume, TTL on `expires_at`, stream feeds the counters):
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 Key = dict[str, dict[str, str]]
 
@@ -32,7 +44,7 @@ def _key(pk: str, sk: str) -> Key:
 
 
 def account(account_id: str) -> Key:
-    return _key(f"ACCOUNT#{account_id}", "PROFILE")
+    return _key(account_pk(account_id), PROFILE_SK)
 
 
 CLAIM_SK = "CLAIM"
@@ -44,6 +56,108 @@ def siren_claim(siren: str) -> Key:
 
 def siret_claim(siret: str) -> Key:
     return _key(f"SIRET#{siret}", CLAIM_SK)
+
+
+# --- tenancy: members, users, invitations, join requests -------------------------------------
+
+ACCOUNT_PREFIX = "ACCOUNT#"
+PROFILE_SK = "PROFILE"
+MEMBER_PREFIX = "MEMBER#"
+MEMBERSHIP_PREFIX = "MEMBERSHIP#"
+INVITATION_PREFIX = "INVITATION#"
+INVITEE_PREFIX = "INVITEE#"
+JOIN_PREFIX = "JOIN#"
+USER_PREFIX = "USER#"
+
+
+def account_pk(account_id: str) -> str:
+    return f"{ACCOUNT_PREFIX}{account_id}"
+
+
+def member(account_id: str, subject: str) -> Key:
+    return _key(account_pk(account_id), f"{MEMBER_PREFIX}{subject}")
+
+
+def user_pk(subject: str) -> str:
+    return f"{USER_PREFIX}{subject}"
+
+
+def user_profile(subject: str) -> Key:
+    return _key(user_pk(subject), PROFILE_SK)
+
+
+def membership(subject: str, account_id: str) -> Key:
+    return _key(user_pk(subject), f"{MEMBERSHIP_PREFIX}{account_id}")
+
+
+def invitation(account_id: str, invitation_id: str) -> Key:
+    return _key(account_pk(account_id), f"{INVITATION_PREFIX}{invitation_id}")
+
+
+def invitee(account_id: str, email: str) -> Key:
+    return _key(account_pk(account_id), f"{INVITEE_PREFIX}{email}")
+
+
+def invite_token(token_hash: str) -> Key:
+    return _key(f"INVITE#{token_hash}", "INVITE")
+
+
+def join_request(account_id: str, request_id: str) -> Key:
+    return _key(account_pk(account_id), f"{JOIN_PREFIX}{request_id}")
+
+
+def user_join_request(subject: str, account_id: str) -> Key:
+    return _key(user_pk(subject), f"{JOIN_PREFIX}{account_id}")
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+AUDIT_PREFIX = "AUDIT#"
+PLATFORM_AUDIT = "_platform"  # the partition of records that belong to no account
+AUDIT_ALL = "AUDIT"  # GSI1PK of every audit record: the platform-wide feed
+GSI1 = "GSI1"
+GSI2 = "GSI2"
+
+
+def audit_pk(account_id: str | None) -> str:
+    return f"{AUDIT_PREFIX}{account_id or PLATFORM_AUDIT}"
+
+
+def audit_sk(at: datetime, audit_id: str) -> str:
+    """Sorts by time (ISO-8601 UTC with microseconds, fixed width), then by id."""
+    return f"{at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{audit_id}"
+
+
+def audit_entity_pk(entity_type: str, entity_id: str) -> str:
+    return f"{AUDIT_PREFIX}{entity_type}#{entity_id}"
+
+
+def audit(account_id: str | None, at: datetime, audit_id: str, entity_type: str, entity_id: str) -> Key:
+    """The record's key with its two index keys: GSI1 (every record), GSI2 (the entity's records)."""
+    sort = audit_sk(at, audit_id)
+    return _key(audit_pk(account_id), sort) | {
+        "GSI1PK": {"S": AUDIT_ALL},
+        "GSI1SK": {"S": sort},
+        "GSI2PK": {"S": audit_entity_pk(entity_type, entity_id)},
+        "GSI2SK": {"S": sort},
+    }
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+API_KEY_SK_PREFIX = "APIKEY#"
+API_KEY_LOOKUP_SK = "APIKEY"
+
+
+def api_key(account_id: str, key_id: str) -> Key:
+    """A key as its account lists it (name, scopes, prefix, dates), with its keyed hash so that
+    revoking it reaches its lookup."""
+    return _key(account_pk(account_id), f"{API_KEY_SK_PREFIX}{key_id}")
+
+
+def api_key_lookup(key_hash: str) -> Key:
+    """What the authorizer reads by the key's keyed hash: account, key id, scopes, revoked."""
+    return _key(f"APIKEYHASH#{key_hash}", API_KEY_LOOKUP_SK)
 
 
 # --- events table --------------------------------------------------------------------------

@@ -38,10 +38,20 @@ class _TrackedFields(WireModel):
 
 
 class ClickIn(_TrackedFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"account_id": "acc_1", "source": "seo", "page_url": "/listing/dupont"}]
+        }
+    )
+
     source: ClickSource
 
 
 class ViewIn(_TrackedFields):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"account_id": "acc_1", "source": "search", "position": 3}]}
+    )
+
     source: ViewSource
 
 
@@ -57,7 +67,19 @@ BatchEventIn = Annotated[BatchClickIn | BatchViewIn, Field(discriminator="type")
 
 
 class BatchIn(WireModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {"type": "click", "account_id": "acc_1", "source": "seo"},
+                        {"type": "view", "account_id": "acc_1", "source": "city"},
+                    ]
+                }
+            ]
+        },
+        extra="forbid",
+    )
 
     # Each event is validated on its own (by the service) so that one bad event does not reject
     # the others. The list takes any JSON the body gate admitted: the schema says what that is,

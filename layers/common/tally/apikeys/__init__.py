@@ -1,0 +1,1 @@
+"""API keys for servers: secrets, their keyed hashes, storage, and the authorizer's check."""
