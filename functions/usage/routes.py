@@ -176,7 +176,7 @@ def record_usage(body: UsageBatchIn, account_header: AccountHeader = None) -> Us
 
 @router.post(
     "/v1/quotas/check",
-    summary="Would this much more usage be allowed? (records nothing)",
+    summary="Would this much more usage be allowed? (usage:write; records nothing)",
     tags=TAGS,
     security=BEARER_OR_KEY,
     responses=responses(200, "Allowed or not, and what remains", (*PRIVATE, *BODY, 404), KEY_ROUTE),
@@ -184,9 +184,8 @@ def record_usage(body: UsageBatchIn, account_header: AccountHeader = None) -> Us
 def check_quota(body: QuotaCheckIn, account_header: AccountHeader = None) -> QuotaCheckOut:
     who = _who()
     policy = access_policy()
-    # A key that sends usage may check it; anyone who may read usage may too.
-    permission = Permission.USAGE_WRITE if "usage:write" in who.scopes else Permission.USAGE_READ
-    access = policy.authorize(who, permission, policy.account_for(who, account_header))
+    # Asked by whoever sends usage: an API key with usage:write, or a member who may write usage.
+    access = policy.authorize(who, Permission.USAGE_WRITE, policy.account_for(who, account_header))
     return service().check(access.account_id, body.metric, body.quantity)
 
 
