@@ -278,3 +278,18 @@ def test_usage_and_charges_read_aggregates() -> None:
     assert (sms.value, sms.percent, sms.state) == (Decimal(9), Decimal("90.0"), "warning")
     charges = usage.charges(ACCOUNT, "2026-03")
     assert (charges.total, charges.lines[0].billable) == (20, Decimal(4))  # 4 x 0.05 EUR
+
+
+def test_a_repeat_after_its_period_closed_still_answers_its_first_result() -> None:
+    usage, _, _ = service()
+    usage.record_batch(ACCOUNT, [{"id": "late", "metric": "sms", "timestamp": NOW.isoformat()}])
+    april = datetime(2026, 4, 1, 1, tzinfo=UTC)
+    clock.set_clock(FixedClock(april))
+    again = usage.record_batch(ACCOUNT, [{"id": "late", "metric": "sms", "timestamp": NOW.isoformat()}])
+    assert (again.results[0].status, again.results[0].repeat, again.results[0].period) == (
+        202,
+        True,
+        "2026-03",
+    )
+    fresh = usage.record_batch(ACCOUNT, [{"id": "new", "metric": "sms", "timestamp": NOW.isoformat()}])
+    assert fresh.results[0].status == 422

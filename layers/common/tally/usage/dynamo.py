@@ -9,6 +9,8 @@ are moved by atomic updates and never summed from events.
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +22,7 @@ from botocore.exceptions import ClientError
 from tally.billing.catalogue import PlanVersion
 from tally.billing.metrics import BillableMetric, Contribution
 from tally.billing.quotas import Overrides
+from tally.errors import ServiceUnavailable
 from tally.storage import keys
 from tally.storage.errors import error_code
 from tally.storage.guard import transient_as_unavailable
@@ -27,6 +30,10 @@ from tally.storage.items import from_item, serialize, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+# An event's transaction retried this many times when it meets another on the same aggregate.
+CONFLICT_ATTEMPTS = 4
+_RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 
 @dataclass(frozen=True)
@@ -261,32 +268,36 @@ class DynamoUsageStore:
             body = next(iter(item.values()))
             if "ConditionExpression" in body:
                 body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        try:
-            with transient_as_unavailable():
-                self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            reasons = exc.response.get("CancellationReasons") or []
-            codes = [str(reason.get("Code")) for reason in reasons]
-            if codes and codes[0] == "ConditionalCheckFailed":
-                old = from_item(reasons[0].get("Item") or {})
-                stored = old.get("result")
-                return Recorded("repeat", json.loads(stored) if stored else None)
-            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-                old = from_item(reasons[1].get("Item") or {})
-                value = Decimal(old.get("value", 0))
-                if threshold is not None:
-                    return Recorded("refused", value=value)
-                return None
-            if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
-                return None
-            if any(code in ("TransactionConflict", "ThrottlingError") for code in codes):
-                from tally.errors import ServiceUnavailable
-
-                raise ServiceUnavailable() from exc
-            raise
-        return Recorded("accepted")
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                with transient_as_unavailable():
+                    self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                codes = [str(reason.get("Code")) for reason in reasons]
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    old = from_item(reasons[0].get("Item") or {})
+                    stored = old.get("result")
+                    return Recorded("repeat", json.loads(stored) if stored else None)
+                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                    old = from_item(reasons[1].get("Item") or {})
+                    if threshold is not None:
+                        return Recorded("refused", value=Decimal(old.get("value", 0)))
+                    return None
+                if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+                    return None
+                if not any(code in _RETRYABLE for code in codes):
+                    raise
+                # Another event of the account moved the same aggregate at this instant (DynamoDB
+                # refuses concurrent transactions on one item): a bounded, jittered retry.
+                if attempt + 1 == CONFLICT_ATTEMPTS:
+                    raise ServiceUnavailable() from exc
+                time.sleep(random.uniform(0.005, 0.02) * 2**attempt)  # noqa: S311 - jitter, not a secret
+                continue
+            return Recorded("accepted")
+        raise ServiceUnavailable()  # pragma: no cover - the loop returns or raises
 
     def _aggregate_update(
         self, account_id: str, period: str, metric: str, step: Contribution, threshold: Decimal | None

@@ -208,13 +208,16 @@ class UsageService:
         if metric is None:
             return refused("metric", f"Unknown metric '{event.metric}': see GET /v1/metrics")
         at = (event.timestamp or now).astimezone(UTC)
-        if at < current.start:
-            return refused(
-                "timestamp",
-                f"{at.isoformat()} is before the current period, which started at "
-                f"{current.start.isoformat()}: usage of a closed period is not accepted",
-            )
-        if at > now + FUTURE_TOLERANCE:
+        if at < current.start or at > now + FUTURE_TOLERANCE:
+            # A repeat of an event recorded before the period closed still answers its first result.
+            if (first := self._store.first_result(account_id, event.id)) is not None:
+                return UsageResultOut.model_validate({**first, "index": index, "repeat": True})
+            if at < current.start:
+                return refused(
+                    "timestamp",
+                    f"{at.isoformat()} is before the current period, which started at "
+                    f"{current.start.isoformat()}: usage of a closed period is not accepted",
+                )
             return refused(
                 "timestamp",
                 f"{at.isoformat()} is more than 5 minutes ahead of the server's clock ({now.isoformat()})",
