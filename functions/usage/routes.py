@@ -240,7 +240,10 @@ def account_entitlements(account_id: AccountId) -> EntitlementsOut:
 def put_overrides(account_id: AccountId, body: OverridesIn) -> OverridesOut:
     who = _who()
     access = access_policy().authorize(who, Permission.ENTITLEMENTS_OVERRIDE, account_id)
-    overrides = overrides_of(body.features, body.quotas)
+    overrides = overrides_of(
+        body.features,
+        {metric: None if quota is None else quota.model_dump() for metric, quota in body.quotas.items()},
+    )
     before = store().overrides(access.account_id)
     transaction = _transaction(who, body.reason)
     store().put_overrides(access.account_id, overrides, transaction)
@@ -275,9 +278,24 @@ def account_violations(account_id: AccountId) -> ViolationsOut:
     )
 
 
+ISO_INSTANT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$"
 Instant = Annotated[
-    datetime | None, Query(description="ISO-8601 instant with its offset (defaults: the last 30 days)")
+    str | None,
+    Query(
+        max_length=40,
+        pattern=ISO_INSTANT,
+        description="An ISO-8601 instant with its offset (defaults: the 30 days before `to`, `to` now)",
+    ),
 ]
+
+
+def _instant(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        raise InvalidInput(f"{name}: not an instant: {value!r}", field=name, location="query") from None
 
 
 @router.get(
@@ -288,16 +306,19 @@ Instant = Annotated[
     responses=responses(200, "The violations (at most 100)", (*PRIVATE, 422)),
 )
 def platform_violations(
-    from_: Annotated[datetime | None, Query(alias="from")] = None, to: Instant = None
+    from_: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            max_length=40,
+            pattern=ISO_INSTANT,
+            description="An ISO-8601 instant with its offset",
+        ),
+    ] = None,
+    to: Instant = None,
 ) -> ViolationsOut:
     access_policy().authorize_platform(_who(), Permission.USAGE_READ)
-    end = to or clock.now()
-    start = from_ or end - timedelta(days=30)
-    if start.tzinfo is None or end.tzinfo is None:
-        raise InvalidInput(
-            "from and to are instants with their offset (e.g. 2026-01-01T00:00:00Z)",
-            field="from",
-            location="query",
-        )
+    end = _instant(to, "to") or clock.now()
+    start = _instant(from_, "from") or end - timedelta(days=30)
     found = store().violations_between(start.astimezone(UTC), end.astimezone(UTC))
     return ViolationsOut(violations=[ViolationOut.model_validate(v) for v in found])

@@ -194,6 +194,8 @@ def test_a_soft_quota_accepts_records_a_violation_and_mails_managers_once_per_th
     status, feed = call(platform, "GET", "/v1/quota-violations", query={"from": "2026-03-01T00:00:00Z"})
     assert status == 200, feed
     assert [v["account_id"] for v in feed["violations"]] == [ACCOUNT]
+    status, _ = call(platform, "GET", "/v1/quota-violations", query={"to": "0.5"})
+    assert status == 422
     status, _ = call(OWNER, "GET", "/v1/quota-violations")
     assert status == 403
     # 19 SMS, 5 included, 0.05 EUR each: 14 x 5 = 70 cents.

@@ -6,12 +6,24 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, SkipValidation
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    SkipValidation,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from tally.billing.catalogue import FeatureValue, Quota
 from tally.billing.codes import FeatureFlag, MetricCode
 from tally.billing.metrics import Aggregation, Reset
-from tally.http.fields import JsonValue, WireModel
+from tally.http.fields import JsonValue, Name, WireModel
+from tally.http.patterns import VISIBLE_TEXT
 
 MAX_BATCH = 100
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
@@ -30,11 +42,11 @@ class MetricIn(WireModel):
     )
 
     code: MetricCode
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Name
     aggregation: Aggregation
     field: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")] | None = None
     reset: Reset = "per_period"
-    unit: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    unit: Annotated[str, Field(min_length=1, max_length=32, pattern=VISIBLE_TEXT)] | None = None
 
 
 class MetricOut(WireModel):
@@ -162,6 +174,38 @@ class EntitlementsOut(WireModel):
     overridden_quotas: list[str]
 
 
+class _KeysNamed:
+    """pydantic writes a dict's key pattern as patternProperties, which lets other keys through:
+    say it as propertyNames, with every value under additionalProperties."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        generated = handler(schema)
+        patterns = generated.pop("patternProperties", None)
+        names = generated.pop("propertyNames", {})
+        if patterns:
+            [(pattern, values)] = patterns.items()
+            names = {**names, "pattern": pattern}
+            generated["additionalProperties"] = values
+        return {**generated, "propertyNames": {**names, "minLength": 1, "maxLength": 64}}
+
+
+MAX_FEATURE_INT = 10**15
+WireFeatureValue = (
+    StrictBool
+    | Annotated[StrictInt, Field(ge=-MAX_FEATURE_INT, le=MAX_FEATURE_INT)]
+    | Annotated[StrictStr, Field(max_length=200, pattern=r"^[^\x00]*$")]
+)
+
+
+class QuotaIn(WireModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: Annotated[StrictInt, Field(ge=0, le=MAX_FEATURE_INT)]
+    enforcement: Literal["hard", "soft"]
+
+
 class OverridesIn(WireModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -176,9 +220,13 @@ class OverridesIn(WireModel):
         },
     )
 
-    reason: Annotated[str, Field(min_length=3, max_length=500)]
-    features: dict[FeatureFlag, FeatureValue] = Field(default_factory=dict)
-    quotas: dict[MetricCode, Quota | None] = Field(default_factory=dict)
+    reason: Annotated[str, Field(min_length=3, max_length=500, pattern=r"^[^\x00]*\S[^\x00]*$")]
+    features: Annotated[dict[FeatureFlag, WireFeatureValue], _KeysNamed()] = Field(
+        default_factory=dict, max_length=100
+    )
+    quotas: Annotated[dict[MetricCode, QuotaIn | None], _KeysNamed()] = Field(
+        default_factory=dict, max_length=100
+    )
 
 
 class OverridesOut(WireModel):
