@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -293,3 +294,23 @@ def test_a_repeat_after_its_period_closed_still_answers_its_first_result() -> No
     )
     fresh = usage.record_batch(ACCOUNT, [{"id": "new", "metric": "sms", "timestamp": NOW.isoformat()}])
     assert fresh.results[0].status == 422
+
+
+def test_the_pointers_current_period_is_authoritative_while_it_lasts() -> None:
+    terms = subscribed()
+    assert terms.subscription is not None
+    moved = AccountTerms(
+        replace(terms.subscription, current_period_start=datetime(2026, 3, 5, tzinfo=UTC)),
+        terms.version,
+        None,
+    )
+    usage, _, _ = service(moved)
+    answer = usage.record_batch(
+        ACCOUNT,
+        [
+            {"id": "before", "metric": "sms", "timestamp": "2026-03-04T23:00:00+00:00"},
+            {"id": "after", "metric": "sms", "timestamp": "2026-03-05T00:00:00+00:00"},
+        ],
+    )
+    assert statuses(answer) == [422, 202]
+    assert usage.usage(ACCOUNT, "current").start == datetime(2026, 3, 5, tzinfo=UTC)

@@ -100,6 +100,9 @@ class Schedule:
 
     anchor: BillingAnchor
     cycle: Cycle
+    # The pointer's current period, authoritative while it lasts (a change of plan or cycle may
+    # have started it off the anchor's rhythm); other periods are cut from the anchor.
+    current: Period | None = None
 
     @staticmethod
     def of(terms: AccountTerms) -> Schedule:
@@ -107,9 +110,12 @@ class Schedule:
         if sub is None:
             return Schedule(NO_SUBSCRIPTION_ANCHOR, "monthly")
         cycle: Cycle = sub.cycle  # type: ignore[assignment]
-        return Schedule(BillingAnchor(sub.billing_anchor, sub.time_zone), cycle)
+        current = Period(-1, sub.current_period_start.astimezone(UTC), sub.current_period_end.astimezone(UTC))
+        return Schedule(BillingAnchor(sub.billing_anchor, sub.time_zone), cycle, current)
 
     def period(self, instant: datetime) -> Period:
+        if self.current is not None and self.current.contains(instant):
+            return self.current
         return period_containing(self.anchor, self.cycle, max(instant, self.anchor.at))
 
     def key(self, period: Period) -> str:
