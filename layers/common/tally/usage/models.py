@@ -22,7 +22,7 @@ from pydantic_core import CoreSchema
 from tally.billing.catalogue import FeatureValue, Quota
 from tally.billing.codes import FeatureFlag, MetricCode
 from tally.billing.metrics import Aggregation, Reset
-from tally.http.fields import JsonValue, Name, WireModel
+from tally.http.fields import WHOLE, JsonValue, Name, WireModel
 from tally.http.patterns import VISIBLE_TEXT
 
 MAX_BATCH = 100
@@ -194,7 +194,7 @@ class _KeysNamed:
 MAX_FEATURE_INT = 10**15
 WireFeatureValue = (
     StrictBool
-    | Annotated[StrictInt, Field(ge=-MAX_FEATURE_INT, le=MAX_FEATURE_INT)]
+    | Annotated[StrictInt, Field(ge=-MAX_FEATURE_INT, le=MAX_FEATURE_INT), WHOLE]
     | Annotated[StrictStr, Field(max_length=200, pattern=r"^[^\x00]*$")]
 )
 
@@ -202,7 +202,7 @@ WireFeatureValue = (
 class QuotaIn(WireModel):
     model_config = ConfigDict(extra="forbid")
 
-    limit: Annotated[StrictInt, Field(ge=0, le=MAX_FEATURE_INT)]
+    limit: Annotated[StrictInt, Field(ge=0, le=MAX_FEATURE_INT), WHOLE]
     enforcement: Literal["hard", "soft"]
 
 
