@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from usage.routes import router as usage_router
 
 from accounts import accounts, api_keys, audit, invitations, join_requests, me, members
 from auth.routes import router as auth_router
@@ -79,6 +80,7 @@ def document() -> dict[str, Any]:
     for module in (accounts, members, invitations, join_requests, me, audit, api_keys):
         app.include_router(module.router)
     app.include_router(auth_router)
+    app.include_router(usage_router)
     generated = app.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,

@@ -190,6 +190,7 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "AuthFunction": "auth.app",
         "DocsFunction": "docs.app",
         "AuthorizerFunction": "authorizer.app",
+        "UsageFunction": "usage.app",  # issue 7, usage half
     }[function]
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
     if recorder.last_function not in (None, function):
@@ -272,6 +273,7 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
         assert track(stats)[1]["clicks_total"] == 1
 
     _drive_api_keys(stack, recorder, reader, admin)
+    _drive_usage(stack, recorder, reader, admin)
 
     _drive_sign_in(stack, recorder)
     _drive_tenancy(RecordedApi(stack, recorder), admin, monkeypatch)
@@ -471,3 +473,51 @@ def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: p
         assert params.get("ReturnValues", "NONE") == "NONE"
     # Every audit record went in a transaction with its change (never a lone PutItem call).
     assert Call("AccountsFunction", "dynamodb:PutItem", "BillingTable", None) not in recorder.calls
+
+
+# --- issue 7, usage half -------------------------------------------------------------------------
+
+
+def _drive_usage(stack: Stack, recorder: Recorder, owner: User, admin: User) -> None:
+    """Every usage route: metrics, events under hard and soft quotas (the soft one's emails and
+    violation), checks, usage, charges, entitlements, overrides, violations."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support.usage import plan_version, plan_version_item, subscription_item
+
+    table = stack.ref("BillingTable")
+    start = datetime.now(UTC) - timedelta(days=1)
+    clients.dynamodb().put_item(TableName=table, Item=plan_version_item("starter", 1, plan_version()))
+    clients.dynamodb().put_item(
+        TableName=table,
+        Item=subscription_item(
+            ACCOUNT, "starter", 1, anchor=start, period_start=start, period_end=start + timedelta(days=30)
+        ),
+    )
+
+    def usage(method: str, path: str, who: Any, body: Any = None, query: Any = None) -> tuple[int, Any]:
+        if isinstance(who, dict):
+            event = http_event(method, path, body=body, query=query)
+            event["requestContext"]["authorizer"] = {"lambda": who}
+        else:
+            event = http_event(method, path, body=body, query=query, claims=who.claims())
+        return _invoke(stack, recorder, "UsageFunction", event)
+
+    key = {"kind": "api_key", "key_id": "key_obs", "account_id": ACCOUNT, "scopes": "usage:write usage:read"}
+    for code, aggregation in (("api_calls", "sum"), ("sms", "count")):
+        body = {"code": code, "name": code, "aggregation": aggregation}
+        assert usage("POST", "/v1/metrics", admin, body)[0] == 201
+    assert usage("GET", "/v1/metrics", key)[0] == 200
+    events = [{"id": f"obs-{n}", "metric": "sms"} for n in range(11)] + [
+        {"id": "obs-api", "metric": "api_calls", "quantity": 500}
+    ]
+    status, answer = usage("POST", "/v1/usage", key, {"events": events})
+    assert status == 202
+    assert [r["status"] for r in answer["results"]][-1] == 409
+    assert usage("POST", "/v1/quotas/check", key, {"metric": "api_calls", "quantity": 1})[0] == 200
+    account = f"/v1/accounts/{ACCOUNT}"
+    for path in ("usage", "usage/charges", "entitlements", "quota-violations"):
+        assert usage("GET", f"{account}/{path}", owner)[0] == 200, path
+    overrides = {"reason": "Observed", "quotas": {"sms": None}}
+    assert usage("PUT", f"{account}/overrides", admin, overrides)[0] == 200
+    assert usage("GET", "/v1/quota-violations", admin)[0] == 200

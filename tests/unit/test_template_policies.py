@@ -105,6 +105,24 @@ CODE_CALLS: dict[str, set[Grant]] = {
         # tally.parameters.SecretString: the pepper of the keys' hashes.
         ("secretsmanager:GetSecretValue", "ApiKeyPepperSecret", None),
     },
+    # --- issue 7, usage half (tally.usage.dynamo.DynamoUsageStore) -------------------------
+    "UsageFunction": {
+        # An event's idempotency item, unique claim, notice marker, violation (USAGE#); a metric
+        # (METRIC#) or overrides (ACCOUNT#) with its AUDIT# record (Transaction).
+        ("dynamodb:PutItem", "BillingTable", frozenset({"USAGE#*", "METRIC#*", "ACCOUNT#*", "AUDIT#*"})),
+        # The aggregate's conditional update in the event's transaction; notices noted on it.
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"USAGE#*"})),
+        # An aggregate, an event's first result, the plan version, overrides, the account status.
+        ("dynamodb:GetItem", "BillingTable", frozenset({"USAGE#*", "PLAN#*", "ACCOUNT#*"})),
+        # Subscription pointer + overrides; a batch's metrics; managers' profiles.
+        ("dynamodb:BatchGetItem", "BillingTable", frozenset({"ACCOUNT#*", "METRIC#*", "USER#*"})),
+        # A period's aggregates, violations, managers; the caller's memberships.
+        ("dynamodb:Query", "BillingTable", frozenset({"USAGE#*", "ACCOUNT#*", "USER#*"})),
+        # Metrics and the violations feed (GSI1).
+        ("dynamodb:Query", "BillingTable/index/GSI1", frozenset({"METRICS", "QUOTA_VIOLATIONS"})),
+        ("cognito-idp:AdminGetUser", "UserPool", None),
+        ("ses:SendEmail", "SenderEmailIdentity", None),
+    },
 }
 
 # The counter's own role also carries what Lambda itself does for it.
@@ -185,6 +203,12 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         audit["PK"]["S"],
         audit["GSI1PK"]["S"],
         audit["GSI2PK"]["S"],
+        # issue 7, usage half
+        keys.metric("api_calls")["PK"]["S"],
+        keys.usage_pk("a"),
+        keys.plan_version("bronze", 1)["PK"]["S"],
+        keys.METRICS_FEED,
+        keys.VIOLATIONS_FEED,
     }
     granted = {
         prefix

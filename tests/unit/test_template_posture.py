@@ -18,6 +18,7 @@ FUNCTIONS = (
     "AuthFunction",
     "DocsFunction",
     "AuthorizerFunction",
+    "UsageFunction",  # issue 7, usage half
 )
 # The public sign-in routes and the parameters of their throttles (rate, burst).
 SIGN_IN_THROTTLES = {
