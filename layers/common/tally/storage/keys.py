@@ -195,3 +195,50 @@ def stats_day(account_id: str, day: date) -> Key:
 
 def stats_sponsorship(account_id: str, sponsorship_id: str) -> Key:
     return _key(stats_pk(account_id), f"{STATS_SPONSORSHIP_PREFIX}{sponsorship_id}")
+
+
+# --- billing: plans catalogue and subscriptions (issue 7, catalogue half) --------------------
+# Billing table:
+#   PLAN#{code}             PLAN                        a plan (GSI1PK=PLANS, GSI1SK={tier_rank:04d}#{code})
+#   PLAN#{code}             VERSION#{n:06d}             an immutable version: version, content_hash,
+#                                                       terms (PlanVersion JSON), published_at
+#   ACCOUNT#{id}            SUBSCRIPTION#{sub id}       a subscription (every field, flat)
+#   ACCOUNT#{id}            SUBSCRIPTION#CURRENT        the account's current subscription: its id,
+#                                                       plan, version, status, cycle, currency, period
+
+PLAN_PREFIX = "PLAN#"
+PLAN_SK = "PLAN"
+PLAN_VERSION_PREFIX = "VERSION#"
+PLANS_INDEX_PK = "PLANS"
+SUBSCRIPTION_PREFIX = "SUBSCRIPTION#"
+CURRENT_SUBSCRIPTION_SK = f"{SUBSCRIPTION_PREFIX}CURRENT"
+
+
+def plan_pk(code: str) -> str:
+    return f"{PLAN_PREFIX}{code}"
+
+
+def plan(code: str) -> Key:
+    return _key(plan_pk(code), PLAN_SK)
+
+
+def plan_index_sk(tier_rank: int, code: str) -> str:
+    return f"{tier_rank:04d}#{code}"
+
+
+def plan_version_sk(number: int) -> str:
+    return f"{PLAN_VERSION_PREFIX}{number:06d}"
+
+
+def plan_version(code: str, number: int) -> Key:
+    return _key(plan_pk(code), plan_version_sk(number))
+
+
+def subscription(account_id: str, subscription_id: str) -> Key:
+    if subscription_id == "CURRENT":
+        raise ValueError("'CURRENT' names the pointer, not a subscription")
+    return _key(account_pk(account_id), f"{SUBSCRIPTION_PREFIX}{subscription_id}")
+
+
+def current_subscription(account_id: str) -> Key:
+    return _key(account_pk(account_id), CURRENT_SUBSCRIPTION_SK)
