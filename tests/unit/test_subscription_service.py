@@ -79,7 +79,7 @@ def test_an_upgrade_applies_at_once_with_proration() -> None:
     assert [line.amount for line in preview.change.proration.lines] == [-10000, 30000]
     after, planned = world.service.change("acc1", "professional", None, None, CONTEXT)
     assert (after.plan_code, after.status) == ("professional", "active")
-    assert planned.proration == preview.change.proration
+    assert planned.change.proration == preview.change.proration
 
 
 def test_a_downgrade_waits_for_the_period_end() -> None:
@@ -89,15 +89,15 @@ def test_a_downgrade_waits_for_the_period_end() -> None:
     assert after.plan_code == "professional"
     assert after.pending_change is not None
     assert after.pending_change.plan_code == "essential"
-    assert planned.effective_at == after.current_period_end
+    assert planned.change.effective_at == after.current_period_end
 
 
 def test_trial_changes_apply_at_once_without_proration() -> None:
     world = World()
     world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT)
     after, planned = world.service.change("acc1", "professional", None, None, CONTEXT)
-    assert (after.plan_code, after.status, planned.proration) == ("professional", "trialing", None)
-    assert planned.next_invoice_total == 45000
+    assert (after.plan_code, after.status, planned.change.proration) == ("professional", "trialing", None)
+    assert planned.change.next_invoice_total == 45000
 
 
 def test_cancel_at_period_end_then_resume_then_impossible_transitions() -> None:

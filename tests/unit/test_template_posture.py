@@ -18,6 +18,7 @@ FUNCTIONS = (
     "AuthFunction",
     "DocsFunction",
     "AuthorizerFunction",
+    "BillingFunction",
 )
 # The public sign-in routes and the parameters of their throttles (rate, burst).
 SIGN_IN_THROTTLES = {

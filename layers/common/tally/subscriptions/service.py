@@ -221,7 +221,7 @@ class SubscriptionService:
         cycle: Cycle | None,
         immediately: bool | None,
         context: AuditContext,
-    ) -> tuple[Subscription, ChangePlan]:
+    ) -> tuple[Subscription, Preview]:
         subscription = self.current(account_id)
         stored, version = self._choosable(plan_code)
         new = self._choice(stored, version, cycle or subscription.cycle, subscription.currency)
@@ -261,7 +261,7 @@ class SubscriptionService:
             )
             action = "subscription.plan_changed"
         self._store.save(subscription, after, action, None, context)
-        return after, planned
+        return after, Preview(self._current_choice(subscription), new, planned)
 
     # -- cancelling and resuming -----------------------------------------------------------
 
