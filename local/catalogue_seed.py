@@ -17,9 +17,13 @@ log = logging.getLogger("local.catalogue_seed")
 SEEDER = "local-seed"
 
 
-def seed_catalogues(registry: ResourceRegistry, billing: FunctionSpec) -> dict[str, list[str]]:
+def seed_catalogues(registry: ResourceRegistry, billing: FunctionSpec | None) -> dict[str, list[str]]:
     """Import every shipped catalogue into the billing table, with the billing function's layers'
-    code (imported here, in the stack's process); answers each catalogue's plan outcomes."""
+    code (imported here, in the stack's process); answers each catalogue's plan outcomes. A
+    template without the billing function (a test's) gets none."""
+    if billing is None or "BillingTable" not in registry.physical:
+        log.info("no billing function or table in the template: no catalogue seeded")
+        return {}
     client = registry.client("dynamodb")
     table_name = str(registry.lookup("BillingTable", None))
     for layer in billing.layer_dirs:  # the common layer's code, as the functions import it

@@ -213,7 +213,7 @@ class LocalStack:
         )
         if self.seed:
             self.admin = seed_admin(template, resolver, registry, self.admin_email, self.admin_password)
-            seed_catalogues(registry, self.functions["BillingFunction"])
+            seed_catalogues(registry, self.functions.get("BillingFunction"))
         streams.start()
         self._server_thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="gateway", daemon=True
