@@ -24,6 +24,7 @@ from moto.server import ThreadedMotoServer
 
 from local import cognito_codes
 from local.authorizer import JwksCache, JwtAuthorizer
+from local.catalogue_seed import seed_catalogues
 from local.clock import LocalClock
 from local.control import Control
 from local.functions import FunctionSpec, build_functions
@@ -214,6 +215,7 @@ class LocalStack:
         if self.seed:
             self.admin = seed_admin(template, resolver, registry, self.admin_email, self.admin_password)
             seed_metrics(registry)  # issue 7, usage half: the catalogues' billable metrics
+            seed_catalogues(registry, self.functions.get("BillingFunction"))
         streams.start()
         self._server_thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="gateway", daemon=True

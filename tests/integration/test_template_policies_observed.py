@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parseaddr
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -191,6 +192,7 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "DocsFunction": "docs.app",
         "AuthorizerFunction": "authorizer.app",
         "UsageFunction": "usage.app",  # issue 7, usage half
+        "BillingFunction": "billing.app",
     }[function]
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
     if recorder.last_function not in (None, function):
@@ -321,6 +323,8 @@ def _drive_tenancy(api: RecordedApi, admin: User, monkeypatch: pytest.MonkeyPatc
     expect(api.call(admin, "GET", "/v1/audit"), 200)
     expect(api.call(admin, "POST", "/v1/auth/logout"), 200)  # a Cognito user: AdminUserGlobalSignOut
 
+    _drive_billing(api, admin, tenant.owner)
+
     # Client retries: the second is answered from the idempotency record.
     once = {"idempotency-key": "k1"}
     assert api.call(tenant.owner, "POST", "/v1/accounts", company, once)[0] == 201
@@ -333,6 +337,26 @@ def _drive_tenancy(api: RecordedApi, admin: User, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(DynamoAccountStore, "create", refuse)
     assert api.call(tenant.owner, "POST", "/v1/accounts", company, {"idempotency-key": "k2"})[0] == 409
     monkeypatch.undo()
+
+
+def _drive_billing(api: RecordedApi, admin: User, owner: User) -> None:
+    """Issue 7, catalogue half: the catalogue as staff and the public, a subscription as an owner
+    of a new account (which follows it: pending -> active)."""
+    company = {"name": "Trial SARL", "email": "trial@example.com", "country": "SN", "currency": "XOF"}
+    account_id = expect(api.call(owner, "POST", "/v1/accounts", company), 201)["id"]
+
+    def billing(who: User | None, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        event = http_event(method, path, body=body, claims=who.claims() if who else None)
+        return _invoke(api.stack, api.recorder, "BillingFunction", event)
+
+    catalogue = json.loads(
+        resources.files("tally.billing.catalogues").joinpath("smartqueue.json").read_text()
+    )
+    assert billing(admin, "POST", "/v1/plans/import", catalogue)[0] == 200
+    assert billing(None, "GET", "/v1/plans")[0] == 200
+    assert billing(admin, "GET", "/v1/plans/essential/versions")[0] == 200
+    start = {"plan": "essential", "cycle": "monthly", "currency": "XOF"}
+    assert billing(owner, "POST", f"/v1/accounts/{account_id}/subscription", start)[0] == 201
 
 
 def _drive_api_keys(stack: Stack, recorder: Recorder, owner: User, admin: User) -> None:

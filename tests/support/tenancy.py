@@ -136,3 +136,6 @@ def reset_function_caches() -> None:
 
     usage_routes.service.cache_clear()
     usage_routes.store.cache_clear()
+    from billing import wiring as billing_wiring  # issue 7, catalogue half
+
+    billing_wiring.reset()

@@ -34,6 +34,8 @@ TABLE: dict[str, tuple[set[str], bool, bool, bool]] = {
     # --- issue 7, usage metering and quotas
     "metrics:write": (set(), True, False, False),
     "entitlements:override": (set(), True, False, False),
+    # --- issue 7, catalogue half ---
+    "catalogue:write": (set(), True, False, False),
 }
 
 

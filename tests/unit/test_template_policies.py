@@ -123,6 +123,23 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ("cognito-idp:AdminGetUser", "UserPool", None),
         ("ses:SendEmail", "SenderEmailIdentity", None),
     },
+    # --- issue 7, catalogue half -----------------------------------------------------------
+    "BillingFunction": {
+        # tally.plans.dynamo / tally.subscriptions.dynamo: each write one Transaction with its
+        # AUDIT# record. Puts: plans and versions (PLAN#), subscriptions and the account's
+        # SUBSCRIPTION#CURRENT pointer (ACCOUNT#).
+        ("dynamodb:PutItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*", "AUDIT#*"})),
+        # The account's status following its subscription (accounts' add_status_change).
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"ACCOUNT#*"})),
+        # A plan, a version, an account, its subscription and pointer; the policy's account state.
+        ("dynamodb:GetItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*"})),
+        # A plan's versions; the policy's DynamoUserRecords (Query of USER#<sub>).
+        ("dynamodb:Query", "BillingTable", frozenset({"PLAN#*", "USER#*"})),
+        # DynamoPlanStore.listed: the catalogue by tier rank (GSI1PK=PLANS).
+        ("dynamodb:Query", "BillingTable/index/GSI1", frozenset({"PLANS"})),
+        # CognitoMfaSettings (staff MFA).
+        ("cognito-idp:AdminGetUser", "UserPool", None),
+    },
 }
 
 # The counter's own role also carries what Lambda itself does for it.
@@ -209,6 +226,9 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         keys.plan_version("bronze", 1)["PK"]["S"],
         keys.METRICS_FEED,
         keys.VIOLATIONS_FEED,
+        # issue 7, catalogue half
+        keys.plan("p")["PK"]["S"],
+        keys.PLANS_INDEX_PK,
     }
     granted = {
         prefix

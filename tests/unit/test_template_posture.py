@@ -19,6 +19,7 @@ FUNCTIONS = (
     "DocsFunction",
     "AuthorizerFunction",
     "UsageFunction",  # issue 7, usage half
+    "BillingFunction",
 )
 # The public sign-in routes and the parameters of their throttles (rate, burst).
 SIGN_IN_THROTTLES = {

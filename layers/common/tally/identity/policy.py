@@ -44,6 +44,8 @@ class Permission(StrEnum):
     # --- issue 7, usage metering and quotas ---------------------------------------------------
     METRICS_WRITE = "metrics:write"
     ENTITLEMENTS_OVERRIDE = "entitlements:override"
+    # --- issue 7, catalogue half: plans and subscriptions -------------------------------------
+    CATALOGUE_WRITE = "catalogue:write"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,10 @@ GRANTS: dict[Permission, Grant] = {
     # platform admins' (quota reads and usage writes use usage:read / usage:write above) -------
     Permission.METRICS_WRITE: Grant(_NONE),
     Permission.ENTITLEMENTS_OVERRIDE: Grant(_NONE),
+    # --- issue 7, catalogue half: plans and subscriptions -------------------------------------
+    # Publishing, archiving and importing plans: platform admins only. (Subscriptions use
+    # billing:read / billing:write.)
+    Permission.CATALOGUE_WRITE: Grant(_NONE),
 }
 
 

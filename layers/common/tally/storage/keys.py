@@ -197,6 +197,53 @@ def stats_sponsorship(account_id: str, sponsorship_id: str) -> Key:
     return _key(stats_pk(account_id), f"{STATS_SPONSORSHIP_PREFIX}{sponsorship_id}")
 
 
+# --- billing: plans catalogue and subscriptions (issue 7, catalogue half) --------------------
+# Billing table:
+#   PLAN#{code}             PLAN                        a plan (GSI1PK=PLANS, GSI1SK={tier_rank:04d}#{code})
+#   PLAN#{code}             VERSION#{n:06d}             an immutable version: version, content_hash,
+#                                                       terms (PlanVersion JSON), published_at
+#   ACCOUNT#{id}            SUBSCRIPTION#{sub id}       a subscription (every field, flat)
+#   ACCOUNT#{id}            SUBSCRIPTION#CURRENT        the account's current subscription: its id,
+#                                                       plan, version, status, cycle, currency, period
+
+PLAN_PREFIX = "PLAN#"
+PLAN_SK = "PLAN"
+PLAN_VERSION_PREFIX = "VERSION#"
+PLANS_INDEX_PK = "PLANS"
+SUBSCRIPTION_PREFIX = "SUBSCRIPTION#"
+CURRENT_SUBSCRIPTION_SK = f"{SUBSCRIPTION_PREFIX}CURRENT"
+
+
+def plan_pk(code: str) -> str:
+    return f"{PLAN_PREFIX}{code}"
+
+
+def plan(code: str) -> Key:
+    return _key(plan_pk(code), PLAN_SK)
+
+
+def plan_index_sk(tier_rank: int, code: str) -> str:
+    return f"{tier_rank:04d}#{code}"
+
+
+def plan_version_sk(number: int) -> str:
+    return f"{PLAN_VERSION_PREFIX}{number:06d}"
+
+
+def plan_version(code: str, number: int) -> Key:
+    return _key(plan_pk(code), plan_version_sk(number))
+
+
+def subscription(account_id: str, subscription_id: str) -> Key:
+    if subscription_id == "CURRENT":
+        raise ValueError("'CURRENT' names the pointer, not a subscription")
+    return _key(account_pk(account_id), f"{SUBSCRIPTION_PREFIX}{subscription_id}")
+
+
+def current_subscription(account_id: str) -> Key:
+    return _key(account_pk(account_id), CURRENT_SUBSCRIPTION_SK)
+
+
 # --- usage metering and quotas (issue 7, usage half; docs/billing.md "Usage storage") --------
 #
 #   METRIC#{code}           METRIC                      a billable metric (GSI1PK=METRICS)
@@ -220,9 +267,6 @@ NOTICE_PREFIX = "NOTICE#"
 VIOLATION_PREFIX = "VIOLATION#"
 VIOLATIONS_FEED = "QUOTA_VIOLATIONS"  # GSI1PK of every violation; GSI1SK `{at}#{id}`
 FOREVER = "ALL"  # the period key of a metric that never resets
-PLAN_PREFIX = "PLAN#"
-VERSION_PREFIX = "VERSION#"
-SUBSCRIPTION_CURRENT_SK = "SUBSCRIPTION#CURRENT"
 
 
 def metric(code: str) -> Key:
@@ -263,13 +307,3 @@ def violation_sk(at: datetime, violation_id: str) -> str:
 
 def violation(account_id: str, at: datetime, violation_id: str) -> Key:
     return _key(usage_pk(account_id), violation_sk(at, violation_id))
-
-
-def plan_version(plan_code: str, number: int) -> Key:
-    """Read only here: the catalogue half writes plan versions."""
-    return _key(f"{PLAN_PREFIX}{plan_code}", f"{VERSION_PREFIX}{number:06d}")
-
-
-def current_subscription(account_id: str) -> Key:
-    """Read only here: the subscriptions half writes the account's current subscription pointer."""
-    return _key(account_pk(account_id), SUBSCRIPTION_CURRENT_SK)

@@ -105,7 +105,7 @@ class DynamoUsageStore:
         found = {
             item["SK"]["S"]: from_item(item) for item in answer.get("Responses", {}).get(self._table, [])
         }
-        pointer = found.get(keys.SUBSCRIPTION_CURRENT_SK)
+        pointer = found.get(keys.CURRENT_SUBSCRIPTION_SK)
         stored = found.get(keys.OVERRIDES_SK)
         overrides = Overrides.model_validate_json(stored["overrides"]) if stored else None
         if pointer is None:
