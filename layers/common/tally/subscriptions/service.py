@@ -25,6 +25,11 @@ from tally.plans.ports import StoredPlan
 from tally.plans.service import CatalogueService
 from tally.subscriptions.ports import AccountFollows, Accounts, SubscriptionStore
 
+
+class NoSubscription(Conflict):
+    code = "no_subscription"
+
+
 DEFAULT_TIME_ZONE = "Europe/Paris"
 
 
@@ -66,6 +71,14 @@ class SubscriptionService:
         subscription = self._store.current(account_id)
         if subscription is None:
             raise NotFound("This account has no subscription: start one first", field="account_id")
+        return subscription
+
+    def _changing(self, account_id: str) -> Subscription:
+        """The subscription a change, cancellation or resumption acts on: none is a conflict with
+        the account's state (start one first), not a missing resource: the account exists."""
+        subscription = self._store.current(account_id)
+        if subscription is None:
+            raise NoSubscription("This account has no subscription: start one first", field="account_id")
         return subscription
 
     # -- starting --------------------------------------------------------------------------
@@ -205,7 +218,7 @@ class SubscriptionService:
         )
 
     def preview(self, account_id: str, plan_code: str, cycle: Cycle | None) -> Preview:
-        subscription = self.current(account_id)
+        subscription = self._changing(account_id)
         if subscription.status in FINAL:
             raise Conflict(f"The subscription is {subscription.status}: start a new one instead")
         stored, version = self._choosable(plan_code)
@@ -222,7 +235,7 @@ class SubscriptionService:
         immediately: bool | None,
         context: AuditContext,
     ) -> tuple[Subscription, Preview]:
-        subscription = self.current(account_id)
+        subscription = self._changing(account_id)
         stored, version = self._choosable(plan_code)
         new = self._choice(stored, version, cycle or subscription.cycle, subscription.currency)
         now = self._now()
@@ -268,7 +281,7 @@ class SubscriptionService:
     def cancel(
         self, account_id: str, at_period_end: bool, reason: str | None, context: AuditContext
     ) -> Subscription:
-        subscription = self.current(account_id)
+        subscription = self._changing(account_id)
         now = self._now()
         if at_period_end:
             after = machine.cancel_at_period_end(subscription, at=now, reason=reason)
@@ -280,7 +293,7 @@ class SubscriptionService:
         return after
 
     def resume(self, account_id: str, context: AuditContext) -> Subscription:
-        subscription = self.current(account_id)
+        subscription = self._changing(account_id)
         after = machine.resume(subscription, at=self._now())
         self._store.save(subscription, after, "subscription.resumed", None, context)
         return after
