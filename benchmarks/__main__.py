@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from benchmarks import authorizer_latency, cold_start, dynamo_cost, local_load, throughput
+from benchmarks import authorizer_latency, cold_start, dynamo_cost, local_load, throughput, usage_cost
 from benchmarks.harness import restart_moto
 
 SECTIONS: dict[str, Callable[[], str]] = {
@@ -23,6 +23,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "throughput": throughput.run,
     "local": local_load.run,
     "authorizer": authorizer_latency.run,
+    "usage": usage_cost.run,  # issue 7, usage half
 }
 
 

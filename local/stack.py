@@ -24,6 +24,7 @@ from moto.server import ThreadedMotoServer
 
 from local import cognito_codes
 from local.authorizer import JwksCache, JwtAuthorizer
+from local.catalogue_seed import seed_catalogues
 from local.clock import LocalClock
 from local.control import Control
 from local.functions import FunctionSpec, build_functions
@@ -32,6 +33,7 @@ from local.instances import OutputSink, print_output
 from local.intrinsics import Pseudo, Resolver, parameter_values
 from local.invoker import DEFAULT_CONCURRENCY, Invoker
 from local.mailbox import MAILBOX, install_ses_capture
+from local.metrics_seed import seed_metrics
 from local.moto_dynamodb import install as install_moto_fixes
 from local.resources import ResourceRegistry
 from local.routes import RouteTable, build_routes
@@ -212,6 +214,8 @@ class LocalStack:
         )
         if self.seed:
             self.admin = seed_admin(template, resolver, registry, self.admin_email, self.admin_password)
+            seed_metrics(registry)  # issue 7, usage half: the catalogues' billable metrics
+            seed_catalogues(registry, self.functions.get("BillingFunction"))
         streams.start()
         self._server_thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="gateway", daemon=True

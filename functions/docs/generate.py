@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from billing import plans as billing_plans
+from billing import subscriptions as billing_subscriptions
+from usage.routes import router as usage_router
 
 from accounts import accounts, api_keys, audit, invitations, join_requests, me, members
 from auth.routes import router as auth_router
@@ -79,6 +82,9 @@ def document() -> dict[str, Any]:
     for module in (accounts, members, invitations, join_requests, me, audit, api_keys):
         app.include_router(module.router)
     app.include_router(auth_router)
+    app.include_router(usage_router)
+    for billing_module in (billing_plans, billing_subscriptions):  # issue 7, catalogue half
+        app.include_router(billing_module.router)
     generated = app.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,

@@ -47,6 +47,8 @@ PATH_RESOURCES: dict[str, Callable[[Side], str]] = {
     "invitation_id": lambda t: t.tenant.pending_invitation_id,
     "request_id": lambda t: t.tenant.pending_join_request_id,
     "key_id": lambda t: t.key_id,
+    # issue 7, catalogue half: plans belong to no tenant (a seeded one)
+    "code": lambda t: "essential",
 }
 # Body fields that name another tenant's resource, filled with B's.
 BODY_RESOURCES: dict[str, Callable[[Side], str]] = {"token": lambda t: t.invitation_token}

@@ -96,6 +96,31 @@ SUCCESS = {
     ("post", "/v1/accounts/{account_id}/api-keys"): "201",
     ("get", "/v1/accounts/{account_id}/api-keys"): "200",
     ("delete", "/v1/accounts/{account_id}/api-keys/{key_id}"): "200",
+    # issue 7, usage half
+    ("post", "/v1/metrics"): "201",
+    ("get", "/v1/metrics"): "200",
+    ("post", "/v1/usage"): "202",
+    ("post", "/v1/quotas/check"): "200",
+    ("get", "/v1/accounts/{account_id}/usage"): "200",
+    ("get", "/v1/accounts/{account_id}/usage/charges"): "200",
+    ("get", "/v1/accounts/{account_id}/entitlements"): "200",
+    ("put", "/v1/accounts/{account_id}/overrides"): "200",
+    ("get", "/v1/accounts/{account_id}/quota-violations"): "200",
+    ("get", "/v1/quota-violations"): "200",
+    # --- issue 7, catalogue half ---
+    ("get", "/v1/plans"): "200",
+    ("get", "/v1/plans/{code}"): "200",
+    ("post", "/v1/plans"): "201",
+    ("post", "/v1/plans/{code}/versions"): "200",
+    ("post", "/v1/plans/{code}/archive"): "200",
+    ("get", "/v1/plans/{code}/versions"): "200",
+    ("post", "/v1/plans/import"): "200",
+    ("post", "/v1/accounts/{account_id}/subscription"): "201",
+    ("get", "/v1/accounts/{account_id}/subscription"): "200",
+    ("get", "/v1/accounts/{account_id}/subscription/preview-change"): "200",
+    ("post", "/v1/accounts/{account_id}/subscription/change"): "200",
+    ("post", "/v1/accounts/{account_id}/subscription/cancel"): "200",
+    ("post", "/v1/accounts/{account_id}/subscription/resume"): "200",
 }
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parseaddr
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -190,6 +191,8 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "AuthFunction": "auth.app",
         "DocsFunction": "docs.app",
         "AuthorizerFunction": "authorizer.app",
+        "UsageFunction": "usage.app",  # issue 7, usage half
+        "BillingFunction": "billing.app",
     }[function]
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
     if recorder.last_function not in (None, function):
@@ -272,6 +275,7 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
         assert track(stats)[1]["clicks_total"] == 1
 
     _drive_api_keys(stack, recorder, reader, admin)
+    _drive_usage(stack, recorder, reader, admin)
 
     _drive_sign_in(stack, recorder)
     _drive_tenancy(RecordedApi(stack, recorder), admin, monkeypatch)
@@ -319,6 +323,8 @@ def _drive_tenancy(api: RecordedApi, admin: User, monkeypatch: pytest.MonkeyPatc
     expect(api.call(admin, "GET", "/v1/audit"), 200)
     expect(api.call(admin, "POST", "/v1/auth/logout"), 200)  # a Cognito user: AdminUserGlobalSignOut
 
+    _drive_billing(api, admin, tenant.owner)
+
     # Client retries: the second is answered from the idempotency record.
     once = {"idempotency-key": "k1"}
     assert api.call(tenant.owner, "POST", "/v1/accounts", company, once)[0] == 201
@@ -331,6 +337,26 @@ def _drive_tenancy(api: RecordedApi, admin: User, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(DynamoAccountStore, "create", refuse)
     assert api.call(tenant.owner, "POST", "/v1/accounts", company, {"idempotency-key": "k2"})[0] == 409
     monkeypatch.undo()
+
+
+def _drive_billing(api: RecordedApi, admin: User, owner: User) -> None:
+    """Issue 7, catalogue half: the catalogue as staff and the public, a subscription as an owner
+    of a new account (which follows it: pending -> active)."""
+    company = {"name": "Trial SARL", "email": "trial@example.com", "country": "SN", "currency": "XOF"}
+    account_id = expect(api.call(owner, "POST", "/v1/accounts", company), 201)["id"]
+
+    def billing(who: User | None, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        event = http_event(method, path, body=body, claims=who.claims() if who else None)
+        return _invoke(api.stack, api.recorder, "BillingFunction", event)
+
+    catalogue = json.loads(
+        resources.files("tally.billing.catalogues").joinpath("smartqueue.json").read_text()
+    )
+    assert billing(admin, "POST", "/v1/plans/import", catalogue)[0] == 200
+    assert billing(None, "GET", "/v1/plans")[0] == 200
+    assert billing(admin, "GET", "/v1/plans/essential/versions")[0] == 200
+    start = {"plan": "essential", "cycle": "monthly", "currency": "XOF"}
+    assert billing(owner, "POST", f"/v1/accounts/{account_id}/subscription", start)[0] == 201
 
 
 def _drive_api_keys(stack: Stack, recorder: Recorder, owner: User, admin: User) -> None:
@@ -471,3 +497,51 @@ def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: p
         assert params.get("ReturnValues", "NONE") == "NONE"
     # Every audit record went in a transaction with its change (never a lone PutItem call).
     assert Call("AccountsFunction", "dynamodb:PutItem", "BillingTable", None) not in recorder.calls
+
+
+# --- issue 7, usage half -------------------------------------------------------------------------
+
+
+def _drive_usage(stack: Stack, recorder: Recorder, owner: User, admin: User) -> None:
+    """Every usage route: metrics, events under hard and soft quotas (the soft one's emails and
+    violation), checks, usage, charges, entitlements, overrides, violations."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support.usage import plan_version, plan_version_item, subscription_item
+
+    table = stack.ref("BillingTable")
+    start = datetime.now(UTC) - timedelta(days=1)
+    clients.dynamodb().put_item(TableName=table, Item=plan_version_item("starter", 1, plan_version()))
+    clients.dynamodb().put_item(
+        TableName=table,
+        Item=subscription_item(
+            ACCOUNT, "starter", 1, anchor=start, period_start=start, period_end=start + timedelta(days=30)
+        ),
+    )
+
+    def usage(method: str, path: str, who: Any, body: Any = None, query: Any = None) -> tuple[int, Any]:
+        if isinstance(who, dict):
+            event = http_event(method, path, body=body, query=query)
+            event["requestContext"]["authorizer"] = {"lambda": who}
+        else:
+            event = http_event(method, path, body=body, query=query, claims=who.claims())
+        return _invoke(stack, recorder, "UsageFunction", event)
+
+    key = {"kind": "api_key", "key_id": "key_obs", "account_id": ACCOUNT, "scopes": "usage:write usage:read"}
+    for code, aggregation in (("api_calls", "sum"), ("sms", "count")):
+        body = {"code": code, "name": code, "aggregation": aggregation}
+        assert usage("POST", "/v1/metrics", admin, body)[0] == 201
+    assert usage("GET", "/v1/metrics", key)[0] == 200
+    events = [{"id": f"obs-{n}", "metric": "sms"} for n in range(11)] + [
+        {"id": "obs-api", "metric": "api_calls", "quantity": 500}
+    ]
+    status, answer = usage("POST", "/v1/usage", key, {"events": events})
+    assert status == 202
+    assert [r["status"] for r in answer["results"]][-1] == 409
+    assert usage("POST", "/v1/quotas/check", key, {"metric": "api_calls", "quantity": 1})[0] == 200
+    account = f"/v1/accounts/{ACCOUNT}"
+    for path in ("usage", "usage/charges", "entitlements", "quota-violations"):
+        assert usage("GET", f"{account}/{path}", owner)[0] == 200, path
+    overrides = {"reason": "Observed", "quotas": {"sms": None}}
+    assert usage("PUT", f"{account}/overrides", admin, overrides)[0] == 200
+    assert usage("GET", "/v1/quota-violations", admin)[0] == 200

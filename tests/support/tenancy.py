@@ -131,3 +131,11 @@ def reset_function_caches() -> None:
     authorizer_app.config.cache_clear()
     authorizer_app.key_verifier.cache_clear()
     authorizer_app.id_tokens.cache_clear()
+    # issue 7, usage half
+    from usage import routes as usage_routes
+
+    usage_routes.service.cache_clear()
+    usage_routes.store.cache_clear()
+    from billing import wiring as billing_wiring  # issue 7, catalogue half
+
+    billing_wiring.reset()

@@ -14,7 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
-    "module", ["tracking.app", "tracking.counter", "accounts.app", "auth.app", "docs.app", "authorizer.app"]
+    "module",
+    [
+        "tracking.app",
+        "tracking.counter",
+        "accounts.app",
+        "auth.app",
+        "docs.app",
+        "authorizer.app",
+        "billing.app",
+    ],
 )
 def test_init_leaves_garbage_collection_on_with_its_objects_frozen(module: str) -> None:
     probe = f"import gc, {module}\nprint(gc.isenabled(), gc.get_freeze_count() > 0)\n"

@@ -31,6 +31,11 @@ TABLE: dict[str, tuple[set[str], bool, bool, bool]] = {
     "billing:write": ({"owner", "admin"}, True, False, False),
     "audit:read": ({"owner", "admin"}, True, False, False),
     "platform:admin": (set(), True, False, False),
+    # --- issue 7, usage metering and quotas
+    "metrics:write": (set(), True, False, False),
+    "entitlements:override": (set(), True, False, False),
+    # --- issue 7, catalogue half ---
+    "catalogue:write": (set(), True, False, False),
 }
 
 

@@ -105,6 +105,41 @@ CODE_CALLS: dict[str, set[Grant]] = {
         # tally.parameters.SecretString: the pepper of the keys' hashes.
         ("secretsmanager:GetSecretValue", "ApiKeyPepperSecret", None),
     },
+    # --- issue 7, usage half (tally.usage.dynamo.DynamoUsageStore) -------------------------
+    "UsageFunction": {
+        # An event's idempotency item, unique claim, notice marker, violation (USAGE#); a metric
+        # (METRIC#) or overrides (ACCOUNT#) with its AUDIT# record (Transaction).
+        ("dynamodb:PutItem", "BillingTable", frozenset({"USAGE#*", "METRIC#*", "ACCOUNT#*", "AUDIT#*"})),
+        # The aggregate's conditional update in the event's transaction; notices noted on it.
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"USAGE#*"})),
+        # An aggregate, an event's first result, the plan version, overrides, the account status.
+        ("dynamodb:GetItem", "BillingTable", frozenset({"USAGE#*", "PLAN#*", "ACCOUNT#*"})),
+        # Subscription pointer + overrides; a batch's metrics; managers' profiles.
+        ("dynamodb:BatchGetItem", "BillingTable", frozenset({"ACCOUNT#*", "METRIC#*", "USER#*"})),
+        # A period's aggregates, violations, managers; the caller's memberships.
+        ("dynamodb:Query", "BillingTable", frozenset({"USAGE#*", "ACCOUNT#*", "USER#*"})),
+        # Metrics and the violations feed (GSI1).
+        ("dynamodb:Query", "BillingTable/index/GSI1", frozenset({"METRICS", "QUOTA_VIOLATIONS"})),
+        ("cognito-idp:AdminGetUser", "UserPool", None),
+        ("ses:SendEmail", "SenderEmailIdentity", None),
+    },
+    # --- issue 7, catalogue half -----------------------------------------------------------
+    "BillingFunction": {
+        # tally.plans.dynamo / tally.subscriptions.dynamo: each write one Transaction with its
+        # AUDIT# record. Puts: plans and versions (PLAN#), subscriptions and the account's
+        # SUBSCRIPTION#CURRENT pointer (ACCOUNT#).
+        ("dynamodb:PutItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*", "AUDIT#*"})),
+        # The account's status following its subscription (accounts' add_status_change).
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"ACCOUNT#*"})),
+        # A plan, a version, an account, its subscription and pointer; the policy's account state.
+        ("dynamodb:GetItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*"})),
+        # A plan's versions; the policy's DynamoUserRecords (Query of USER#<sub>).
+        ("dynamodb:Query", "BillingTable", frozenset({"PLAN#*", "USER#*"})),
+        # DynamoPlanStore.listed: the catalogue by tier rank (GSI1PK=PLANS).
+        ("dynamodb:Query", "BillingTable/index/GSI1", frozenset({"PLANS"})),
+        # CognitoMfaSettings (staff MFA).
+        ("cognito-idp:AdminGetUser", "UserPool", None),
+    },
 }
 
 # The counter's own role also carries what Lambda itself does for it.
@@ -185,6 +220,15 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         audit["PK"]["S"],
         audit["GSI1PK"]["S"],
         audit["GSI2PK"]["S"],
+        # issue 7, usage half
+        keys.metric("api_calls")["PK"]["S"],
+        keys.usage_pk("a"),
+        keys.plan_version("bronze", 1)["PK"]["S"],
+        keys.METRICS_FEED,
+        keys.VIOLATIONS_FEED,
+        # issue 7, catalogue half
+        keys.plan("p")["PK"]["S"],
+        keys.PLANS_INDEX_PK,
     }
     granted = {
         prefix

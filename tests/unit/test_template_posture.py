@@ -18,6 +18,8 @@ FUNCTIONS = (
     "AuthFunction",
     "DocsFunction",
     "AuthorizerFunction",
+    "UsageFunction",  # issue 7, usage half
+    "BillingFunction",
 )
 # The public sign-in routes and the parameters of their throttles (rate, burst).
 SIGN_IN_THROTTLES = {

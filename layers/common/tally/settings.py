@@ -35,6 +35,9 @@ class Settings(BaseModel):
     membership_cache_seconds: int = Field(default=60, ge=0, le=300, alias="MEMBERSHIP_CACHE_SECONDS")
     # The front end's base URL: links in emails (an invitation's {app_url}/invitations/accept?token=…).
     app_url: str = Field(default="", alias="APP_URL")
+    # --- issue 7, catalogue half: the seller's time zone, which subscription periods and trials
+    # follow (DESIGN.md "Time"; an IANA name).
+    seller_time_zone: str = Field(default="Europe/Paris", alias="SELLER_TIME_ZONE")
 
 
 class SettingsError(RuntimeError):

@@ -41,6 +41,11 @@ class Permission(StrEnum):
     BILLING_WRITE = "billing:write"
     AUDIT_READ = "audit:read"
     PLATFORM_ADMIN = "platform:admin"
+    # --- issue 7, usage metering and quotas ---------------------------------------------------
+    METRICS_WRITE = "metrics:write"
+    ENTITLEMENTS_OVERRIDE = "entitlements:override"
+    # --- issue 7, catalogue half: plans and subscriptions -------------------------------------
+    CATALOGUE_WRITE = "catalogue:write"
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,14 @@ GRANTS: dict[Permission, Grant] = {
     Permission.BILLING_WRITE: Grant(_MANAGERS),
     Permission.AUDIT_READ: Grant(_MANAGERS),
     Permission.PLATFORM_ADMIN: Grant(_NONE),
+    # --- issue 7, usage metering and quotas: billable metrics and per-account overrides are
+    # platform admins' (quota reads and usage writes use usage:read / usage:write above) -------
+    Permission.METRICS_WRITE: Grant(_NONE),
+    Permission.ENTITLEMENTS_OVERRIDE: Grant(_NONE),
+    # --- issue 7, catalogue half: plans and subscriptions -------------------------------------
+    # Publishing, archiving and importing plans: platform admins only. (Subscriptions use
+    # billing:read / billing:write.)
+    Permission.CATALOGUE_WRITE: Grant(_NONE),
 }
 
 

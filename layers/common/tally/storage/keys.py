@@ -195,3 +195,115 @@ def stats_day(account_id: str, day: date) -> Key:
 
 def stats_sponsorship(account_id: str, sponsorship_id: str) -> Key:
     return _key(stats_pk(account_id), f"{STATS_SPONSORSHIP_PREFIX}{sponsorship_id}")
+
+
+# --- billing: plans catalogue and subscriptions (issue 7, catalogue half) --------------------
+# Billing table:
+#   PLAN#{code}             PLAN                        a plan (GSI1PK=PLANS, GSI1SK={tier_rank:04d}#{code})
+#   PLAN#{code}             VERSION#{n:06d}             an immutable version: version, content_hash,
+#                                                       terms (PlanVersion JSON), published_at
+#   ACCOUNT#{id}            SUBSCRIPTION#{sub id}       a subscription (every field, flat)
+#   ACCOUNT#{id}            SUBSCRIPTION#CURRENT        the account's current subscription: its id,
+#                                                       plan, version, status, cycle, currency, period
+
+PLAN_PREFIX = "PLAN#"
+PLAN_SK = "PLAN"
+PLAN_VERSION_PREFIX = "VERSION#"
+PLANS_INDEX_PK = "PLANS"
+SUBSCRIPTION_PREFIX = "SUBSCRIPTION#"
+CURRENT_SUBSCRIPTION_SK = f"{SUBSCRIPTION_PREFIX}CURRENT"
+
+
+def plan_pk(code: str) -> str:
+    return f"{PLAN_PREFIX}{code}"
+
+
+def plan(code: str) -> Key:
+    return _key(plan_pk(code), PLAN_SK)
+
+
+def plan_index_sk(tier_rank: int, code: str) -> str:
+    return f"{tier_rank:04d}#{code}"
+
+
+def plan_version_sk(number: int) -> str:
+    return f"{PLAN_VERSION_PREFIX}{number:06d}"
+
+
+def plan_version(code: str, number: int) -> Key:
+    return _key(plan_pk(code), plan_version_sk(number))
+
+
+def subscription(account_id: str, subscription_id: str) -> Key:
+    if subscription_id == "CURRENT":
+        raise ValueError("'CURRENT' names the pointer, not a subscription")
+    return _key(account_pk(account_id), f"{SUBSCRIPTION_PREFIX}{subscription_id}")
+
+
+def current_subscription(account_id: str) -> Key:
+    return _key(account_pk(account_id), CURRENT_SUBSCRIPTION_SK)
+
+
+# --- usage metering and quotas (issue 7, usage half; docs/billing.md "Usage storage") --------
+#
+#   METRIC#{code}           METRIC                      a billable metric (GSI1PK=METRICS)
+#   ACCOUNT#{id}            OVERRIDES                   a platform admin's per-account overrides
+#   USAGE#{account}         AGG#{period}#{metric}       a metric's aggregate in a period
+#                                                       (period `YYYY-MM`, or `ALL` for never-reset)
+#   USAGE#{account}         EVENT#{client event id}     an accepted event's first result (idempotency)
+#   USAGE#{account}         UNIQUE#{period}#{metric}#{value}  a unique_count value's claim
+#   USAGE#{account}         NOTICE#{period}#{metric}#{threshold}  a soft-quota email sent once
+#   USAGE#{account}         VIOLATION#{at}#{id}         a quota violation (GSI1PK=QUOTA_VIOLATIONS)
+
+METRIC_PREFIX = "METRIC#"
+METRIC_SK = "METRIC"
+METRICS_FEED = "METRICS"  # GSI1PK of every metric
+OVERRIDES_SK = "OVERRIDES"
+USAGE_PREFIX = "USAGE#"
+AGGREGATE_PREFIX = "AGG#"
+USAGE_EVENT_PREFIX = "EVENT#"
+UNIQUE_PREFIX = "UNIQUE#"
+NOTICE_PREFIX = "NOTICE#"
+VIOLATION_PREFIX = "VIOLATION#"
+VIOLATIONS_FEED = "QUOTA_VIOLATIONS"  # GSI1PK of every violation; GSI1SK `{at}#{id}`
+FOREVER = "ALL"  # the period key of a metric that never resets
+
+
+def metric(code: str) -> Key:
+    return _key(f"{METRIC_PREFIX}{code}", METRIC_SK)
+
+
+def overrides(account_id: str) -> Key:
+    return _key(account_pk(account_id), OVERRIDES_SK)
+
+
+def usage_pk(account_id: str) -> str:
+    return f"{USAGE_PREFIX}{account_id}"
+
+
+def aggregate_prefix(period: str) -> str:
+    return f"{AGGREGATE_PREFIX}{period}#"
+
+
+def aggregate(account_id: str, period: str, metric_code: str) -> Key:
+    return _key(usage_pk(account_id), f"{aggregate_prefix(period)}{metric_code}")
+
+
+def usage_event(account_id: str, event_id: str) -> Key:
+    return _key(usage_pk(account_id), f"{USAGE_EVENT_PREFIX}{event_id}")
+
+
+def unique_claim(account_id: str, period: str, metric_code: str, value: str) -> Key:
+    return _key(usage_pk(account_id), f"{UNIQUE_PREFIX}{period}#{metric_code}#{value}")
+
+
+def notice(account_id: str, period: str, metric_code: str, threshold: int) -> Key:
+    return _key(usage_pk(account_id), f"{NOTICE_PREFIX}{period}#{metric_code}#{threshold}")
+
+
+def violation_sk(at: datetime, violation_id: str) -> str:
+    return f"{VIOLATION_PREFIX}{at.astimezone(UTC).isoformat(timespec='microseconds')}#{violation_id}"
+
+
+def violation(account_id: str, at: datetime, violation_id: str) -> Key:
+    return _key(usage_pk(account_id), violation_sk(at, violation_id))

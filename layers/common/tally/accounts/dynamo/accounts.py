@@ -22,7 +22,7 @@ from tally.audit.records import AuditContext
 from tally.errors import Conflict
 from tally.storage import keys
 from tally.storage.items import from_item
-from tally.storage.transaction import TransactionRefused
+from tally.storage.transaction import Transaction, TransactionRefused
 
 CREATED_FIELDS = ("name", "email", "country", "currency", "siren", "siret", "status", "email_domain")
 CHANGED_MEANWHILE = "The account changed while this request was made: read it again, then retry"
@@ -87,29 +87,8 @@ class DynamoAccountStore:
     def change_status(
         self, account: Account, status: AccountStatus, reason: str, context: AuditContext
     ) -> Account:
-        condition = "#status = :before"
-        if account.status == LEGACY_STATUS:
-            condition = f"attribute_exists(PK) AND ({condition} OR attribute_not_exists(#status))"
         transaction = self._table.transaction(context)
-        transaction.update(
-            keys.account(account.id),
-            "SET #status = :status, status_reason = :reason, status_changed_at = :at",
-            condition=condition,
-            names={"#status": "status"},
-            values={
-                ":status": status,
-                ":reason": reason,
-                ":before": account.status,
-                ":at": self._table.now().isoformat(),
-            },
-        )
-        transaction.audit(
-            "account.status_changed",
-            "account",
-            account.id,
-            account_id=account.id,
-            changes={"status": (account.status, status), "status_reason": (account.status_reason, reason)},
-        )
+        add_status_change(transaction, account, status, reason, self._table.now().isoformat())
         try:
             self._table.commit(transaction)
         except TransactionRefused as refused:
@@ -119,3 +98,33 @@ class DynamoAccountStore:
     def holder(self, kind: CompanyNumber, number: str) -> str | None:
         raw = self._table.get(keys.siren_claim(number) if kind == "siren" else keys.siret_claim(number))
         return str(from_item(raw)["account_id"]) if raw else None
+
+
+ACCOUNT_STATUS_LABEL = "account-status"
+
+
+def add_status_change(
+    transaction: Transaction, account: Account, status: AccountStatus, reason: str, at: str
+) -> None:
+    """The account's status change and its audit record, added to `transaction` (the accounts
+    store's own change, and billing's when an account follows its subscription): conditional on
+    the status read (its refusal is labelled ACCOUNT_STATUS_LABEL). The machine's rules are the
+    caller's to check first (tally.accounts.status.transition_problem)."""
+    condition = "#status = :before"
+    if account.status == LEGACY_STATUS:
+        condition = f"attribute_exists(PK) AND ({condition} OR attribute_not_exists(#status))"
+    transaction.update(
+        keys.account(account.id),
+        "SET #status = :status, status_reason = :reason, status_changed_at = :at",
+        condition=condition,
+        names={"#status": "status"},
+        values={":status": status, ":reason": reason, ":before": account.status, ":at": at},
+        label=ACCOUNT_STATUS_LABEL,
+    )
+    transaction.audit(
+        "account.status_changed",
+        "account",
+        account.id,
+        account_id=account.id,
+        changes={"status": (account.status, status), "status_reason": (account.status_reason, reason)},
+    )

@@ -1,0 +1,1 @@
+"""The catalogues Tally ships, as JSON data (see tally.billing.catalogue_files)."""

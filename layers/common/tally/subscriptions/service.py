@@ -1,0 +1,312 @@
+"""Starting, changing, cancelling and resuming an account's subscription.
+
+Every status change is a transition of tally.billing.subscription_state (an impossible one is
+409 in words); the account's status follows (`account_status_for`) in the same transaction, when
+the accounts' own machine (tally.accounts.status) allows the move.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from tally import clock as clocks
+from tally.accounts.status import transition_problem
+from tally.audit.records import AuditContext
+from tally.billing import subscription_state as machine
+from tally.billing.catalogue import Cycle, PublishedVersion
+from tally.billing.periods import BillingAnchor, Period, next_period, period_at, period_containing, trial_end
+from tally.billing.proration import ChangePlan, PricedChoice, ProrationLine, classify, plan_change
+from tally.billing.subscription_state import FINAL, PendingChange, Subscription
+from tally.clock import Clock
+from tally.errors import Conflict, InvalidInput, NotFound
+from tally.plans.ports import StoredPlan
+from tally.plans.service import CatalogueService
+from tally.subscriptions.ports import AccountFollows, Accounts, SubscriptionStore
+
+
+class NoSubscription(Conflict):
+    code = "no_subscription"
+
+
+DEFAULT_TIME_ZONE = "Europe/Paris"
+
+
+def new_subscription_id() -> str:
+    return f"sub_{secrets.token_hex(10)}"
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A change as it would apply now: its plan (kind, when, proration, next invoice)."""
+
+    current: PricedChoice
+    new: PricedChoice
+    change: ChangePlan
+
+
+class SubscriptionService:
+    def __init__(
+        self,
+        store: SubscriptionStore,
+        catalogue: CatalogueService,
+        accounts: Accounts,
+        *,
+        time_zone: str = DEFAULT_TIME_ZONE,
+        clock: Clock | None = None,
+    ) -> None:
+        self._store = store
+        self._catalogue = catalogue
+        self._accounts = accounts
+        self._zone = time_zone
+        self._clock = clock
+
+    def _now(self) -> datetime:
+        return (self._clock or clocks.get_clock()).now()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def current(self, account_id: str) -> Subscription:
+        subscription = self._store.current(account_id)
+        if subscription is None:
+            raise NotFound("This account has no subscription: start one first", field="account_id")
+        return subscription
+
+    def _changing(self, account_id: str) -> Subscription:
+        """The subscription a change, cancellation or resumption acts on: none is a conflict with
+        the account's state (start one first), not a missing resource: the account exists."""
+        subscription = self._store.current(account_id)
+        if subscription is None:
+            raise NoSubscription("This account has no subscription: start one first", field="account_id")
+        return subscription
+
+    # -- starting --------------------------------------------------------------------------
+
+    def start(
+        self,
+        account_id: str,
+        plan_code: str,
+        cycle: Cycle,
+        currency: str,
+        context: AuditContext,
+        *,
+        active_reason: str | None = None,
+    ) -> Subscription:
+        """Trialing when the plan has a trial without a card; active when a platform admin says
+        why (`active_reason`, checked by the route); otherwise incomplete until its first invoice
+        is paid."""
+        account = self._accounts.get(account_id)
+        if account is None:
+            raise NotFound(f"No account '{account_id}'", field="account_id")
+        existing = self._store.current(account_id)
+        if existing is not None and existing.status not in FINAL:
+            raise Conflict(
+                f"This account already has a {existing.status} subscription ({existing.id}): change "
+                "it or cancel it instead",
+                field="plan",
+            )
+        _stored, version = self._choosable(plan_code)
+        price = version.version.price(cycle, currency)
+        if price is None:
+            offered = ", ".join(f"{p.cycle} {p.currency}" for p in version.version.prices)
+            raise InvalidInput(
+                f"Plan '{plan_code}' has no {cycle} price in {currency}: it is priced {offered}",
+                field="currency",
+            )
+        if price.on_quote and active_reason is None:
+            raise Conflict(
+                f"Plan '{plan_code}' is sold on quote in {currency}: a platform admin sets it up",
+                field="plan",
+            )
+        now = self._now()
+        common = {
+            "id": new_subscription_id(),
+            "account_id": account_id,
+            "plan_code": plan_code,
+            "plan_version": version.number,
+            "cycle": cycle,
+            "currency": currency,
+            "time_zone": self._zone,
+            "at": now,
+        }
+        trial = version.version.trial
+        first = period_at(BillingAnchor(now, self._zone), cycle, 0)
+        if active_reason is not None:
+            subscription = machine.start_active(**common, period=first, reason=active_reason)  # type: ignore[arg-type]
+        elif trial is not None and not trial.card_required:
+            subscription = machine.start_trial(**common, trial_end=trial_end(now, trial.days, self._zone))  # type: ignore[arg-type]
+        else:
+            subscription = machine.start_incomplete(**common, period=first)  # type: ignore[arg-type]
+        self._store.create(subscription, existing, self._follows(account_id, subscription), context)
+        return subscription
+
+    def _choosable(self, plan_code: str) -> tuple[StoredPlan, PublishedVersion]:
+        stored = self._catalogue.stored(plan_code)
+        if stored.plan.status != "active":
+            raise Conflict(f"Plan '{plan_code}' is archived: choose another plan", field="plan")
+        return stored, self._catalogue.latest(stored)
+
+    # -- changing plan or cycle ------------------------------------------------------------
+
+    def _choice(
+        self, stored: StoredPlan, version: PublishedVersion, cycle: Cycle, currency: str
+    ) -> PricedChoice:
+        price = version.version.price(cycle, currency)
+        if price is None:
+            raise InvalidInput(
+                f"Plan '{stored.plan.code}' has no {cycle} price in {currency} (the subscription's currency)",
+                field="cycle",
+            )
+        return PricedChoice(
+            plan_code=stored.plan.code,
+            plan_version=version.number,
+            plan_name=stored.plan.name,
+            tier_rank=stored.plan.tier_rank,
+            cycle=cycle,
+            currency=currency,
+            amount=price.amount,
+        )
+
+    def _current_choice(self, subscription: Subscription) -> PricedChoice:
+        stored = self._catalogue.stored(subscription.plan_code)
+        version = self._catalogue.version(subscription.plan_code, subscription.plan_version)
+        return self._choice(stored, version, subscription.cycle, subscription.currency)
+
+    def _plan(
+        self, subscription: Subscription, new: PricedChoice, immediately: bool | None, now: datetime
+    ) -> ChangePlan:
+        current = self._current_choice(subscription)
+        if subscription.status == "trialing":
+            # Nothing is paid during a trial: a change applies at once (unless asked to wait),
+            # without proration; the first invoice, at the trial's end, is at the new price.
+            kind = classify(current, new)
+            if kind == "none":
+                raise Conflict(f"The subscription is already on {new.plan_name} ({new.cycle})")
+            if new.amount is None:
+                raise Conflict("A plan priced on quote cannot be chosen here: a platform admin sets it up")
+            end = subscription.current_period_end
+            first = period_at(BillingAnchor(end, subscription.time_zone), new.cycle, 0)
+            line = ProrationLine(f"{new.plan_name} ({new.cycle})", new.amount, first.start, first.end)
+            return ChangePlan(
+                kind=kind,
+                effective_at=end if immediately is False else now,
+                proration=None,
+                next_invoice_at=end,
+                next_invoice=(line,),
+            )
+        anchor = BillingAnchor(subscription.billing_anchor, subscription.time_zone)
+        period = period_containing(anchor, subscription.cycle, subscription.current_period_start)
+        if (
+            period.start != subscription.current_period_start
+        ):  # pragma: no cover - a first period set by activate
+            period = Period(0, subscription.current_period_start, subscription.current_period_end)
+        if new.cycle == subscription.cycle:
+            new_period = period
+            following = next_period(anchor, subscription.cycle, period)
+        else:
+            new_period = period_at(BillingAnchor(now, subscription.time_zone), new.cycle, 0)
+            following = period_at(BillingAnchor(period.end, subscription.time_zone), new.cycle, 0)
+        return plan_change(
+            current=current,
+            new=new,
+            period=period,
+            at=now,
+            new_period=new_period,
+            following_period=following,
+            immediately=immediately,
+        )
+
+    def preview(self, account_id: str, plan_code: str, cycle: Cycle | None) -> Preview:
+        subscription = self._changing(account_id)
+        if subscription.status in FINAL:
+            raise Conflict(f"The subscription is {subscription.status}: start a new one instead")
+        stored, version = self._choosable(plan_code)
+        new = self._choice(stored, version, cycle or subscription.cycle, subscription.currency)
+        return Preview(
+            self._current_choice(subscription), new, self._plan(subscription, new, None, self._now())
+        )
+
+    def change(
+        self,
+        account_id: str,
+        plan_code: str,
+        cycle: Cycle | None,
+        immediately: bool | None,
+        context: AuditContext,
+    ) -> tuple[Subscription, Preview]:
+        subscription = self._changing(account_id)
+        stored, version = self._choosable(plan_code)
+        new = self._choice(stored, version, cycle or subscription.cycle, subscription.currency)
+        now = self._now()
+        if subscription.status in FINAL:
+            # The machine words the refusal (a canceled subscription cannot change plan).
+            machine.change_now(
+                subscription,
+                plan_code=plan_code,
+                plan_version=version.number,
+                cycle=new.cycle,
+                period=Period(0, now, now),
+            )
+        planned = self._plan(subscription, new, immediately, now)
+        if planned.effective_at > now:
+            after = machine.schedule_change(
+                subscription,
+                PendingChange(
+                    plan_code=new.plan_code,
+                    plan_version=new.plan_version,
+                    cycle=new.cycle,
+                    effective_at=planned.effective_at,
+                ),
+            )
+            action = "subscription.change_scheduled"
+        else:
+            if subscription.status == "trialing" or new.cycle == subscription.cycle:
+                period = Period(0, subscription.current_period_start, subscription.current_period_end)
+            else:
+                period = period_at(BillingAnchor(now, subscription.time_zone), new.cycle, 0)
+            after = machine.change_now(
+                subscription,
+                plan_code=new.plan_code,
+                plan_version=new.plan_version,
+                cycle=new.cycle,
+                period=period,
+            )
+            action = "subscription.plan_changed"
+        self._store.save(subscription, after, action, None, context)
+        return after, Preview(self._current_choice(subscription), new, planned)
+
+    # -- cancelling and resuming -----------------------------------------------------------
+
+    def cancel(
+        self, account_id: str, at_period_end: bool, reason: str | None, context: AuditContext
+    ) -> Subscription:
+        subscription = self._changing(account_id)
+        now = self._now()
+        if at_period_end:
+            after = machine.cancel_at_period_end(subscription, at=now, reason=reason)
+            action = "subscription.cancel_scheduled"
+        else:
+            after = machine.cancel_now(subscription, at=now, reason=reason)
+            action = "subscription.canceled"
+        self._store.save(subscription, after, action, self._follows(account_id, after), context)
+        return after
+
+    def resume(self, account_id: str, context: AuditContext) -> Subscription:
+        subscription = self._changing(account_id)
+        after = machine.resume(subscription, at=self._now())
+        self._store.save(subscription, after, "subscription.resumed", None, context)
+        return after
+
+    # -- the account follows ---------------------------------------------------------------
+
+    def _follows(self, account_id: str, subscription: Subscription) -> AccountFollows | None:
+        """The account's status change the subscription's status implies, when the accounts'
+        machine allows it from where the account is (else the account stays as it is)."""
+        wanted = machine.account_status_for(subscription.status)
+        account = self._accounts.get(account_id)
+        if wanted is None or account is None or account.status == wanted:
+            return None
+        if transition_problem(account.status, wanted) is not None:
+            return None
+        return AccountFollows(account, wanted, f"Subscription {subscription.id} is {subscription.status}")

@@ -1,0 +1,240 @@
+"""The billing function in-process against moto: the catalogue (public reads, admin publishing,
+idempotent imports) and subscriptions (start, change, cancel, resume, the account following)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from tally import clock
+from tally.storage import clients, keys
+from tally.storage.items import from_item
+from tests.support.billing_api import BillingApi
+from tests.support.inprocess import InProcessApi
+from tests.support.stack import Stack
+from tests.support.tenancy import User, reset_function_caches, staff
+from tests.support.world import Tenant, build_tenant, expect
+
+
+def _catalogue(name: str) -> Any:
+    import json
+
+    return json.loads(resources.files("tally.billing.catalogues").joinpath(f"{name}.json").read_text())
+
+
+@pytest.fixture
+def apis(stack: Stack) -> Iterator[tuple[InProcessApi, BillingApi]]:
+    reset_function_caches()
+    yield InProcessApi(stack), BillingApi(stack)
+    reset_function_caches()
+    clock.set_clock(None)
+
+
+@pytest.fixture
+def admin(stack: Stack) -> User:
+    return staff(stack)
+
+
+@pytest.fixture
+def seeded(apis: tuple[InProcessApi, BillingApi], admin: User) -> BillingApi:
+    _, billing = apis
+    for name in ("smartqueue", "esxi-backup"):
+        expect(billing.call(admin, "POST", "/v1/plans/import", _catalogue(name)), 200)
+    return billing
+
+
+@pytest.fixture
+def tenant(apis: tuple[InProcessApi, BillingApi]) -> Tenant[User]:
+    return build_tenant(apis[0], "t")
+
+
+def _item(stack: Stack, key: dict[str, Any]) -> dict[str, Any] | None:
+    found = clients.dynamodb().get_item(TableName=stack.ref("BillingTable"), Key=key).get("Item")
+    return from_item(found) if found else None
+
+
+# -- the catalogue ----------------------------------------------------------------------------
+
+
+def test_importing_a_catalogue_twice_changes_nothing_and_says_so(
+    apis: tuple[InProcessApi, BillingApi], admin: User, stack: Stack
+) -> None:
+    _, billing = apis
+    first = expect(billing.call(admin, "POST", "/v1/plans/import", _catalogue("smartqueue")), 200)
+    assert first["changed"] is True
+    assert {(p["code"], p["outcome"]) for p in first["plans"]} == {
+        ("essential", "created"),
+        ("professional", "created"),
+        ("enterprise", "created"),
+    }
+    again = expect(billing.call(admin, "POST", "/v1/plans/import", _catalogue("smartqueue")), 200)
+    assert again["changed"] is False
+    assert {p["outcome"] for p in again["plans"]} == {"unchanged"}
+    # The storage contract the usage half reads.
+    plan = _item(stack, keys.plan("essential"))
+    assert plan is not None
+    assert (plan["GSI1PK"], plan["GSI1SK"], plan["latest_version"]) == ("PLANS", "0001#essential", 1)
+    version = _item(stack, {"PK": {"S": "PLAN#essential"}, "SK": {"S": "VERSION#000001"}})
+    assert version is not None
+    assert version["version"] == 1
+    assert '"prices"' in version["terms"]
+    assert len(version["content_hash"]) == 64
+
+
+def test_public_listing_with_the_computed_annual_saving(seeded: BillingApi) -> None:
+    listed = expect(seeded.call(None, "GET", "/v1/plans", query={"currency": "XOF", "cycle": "annual"}), 200)
+    codes = [plan["code"] for plan in listed["plans"]]
+    assert codes == ["essential", "professional", "enterprise"]
+    assert listed["plans"][0]["annual_saving_percent"] == {"XOF": "20.0"}
+    euros = expect(seeded.call(None, "GET", "/v1/plans", query={"currency": "EUR"}), 200)
+    assert {"bronze", "silver", "gold"} <= {plan["code"] for plan in euros["plans"]}
+    assert expect(seeded.call(None, "GET", "/v1/plans/silver"), 200)["version"] == 1
+    assert seeded.call(None, "GET", "/v1/plans/nope")[0] == 404
+    assert seeded.call(None, "GET", "/v1/plans", query={"cycle": "weekly"})[0] == 422
+
+
+def test_platform_admins_create_publish_archive(
+    apis: tuple[InProcessApi, BillingApi], admin: User, tenant: Tenant[User]
+) -> None:
+    _, billing = apis
+    terms: dict[str, Any] = {
+        "prices": [{"cycle": "monthly", "currency": "EUR", "amount": 900}],
+        "data_retention_days": 30,
+    }
+    plan = {
+        "code": "starter",
+        "name": "Starter",
+        "tier_rank": 0,
+        "version": terms,
+    }
+    assert billing.call(tenant.owner, "POST", "/v1/plans", plan)[0] == 403
+    created = expect(billing.call(admin, "POST", "/v1/plans", plan), 201)
+    assert created["version"] == 1
+    assert billing.call(admin, "POST", "/v1/plans", plan)[0] == 409
+    same = expect(billing.call(admin, "POST", "/v1/plans/starter/versions", terms), 200)
+    assert (same["published"], same["version"]["version"]) == (False, 1)
+    dearer = {**terms, "prices": [{"cycle": "monthly", "currency": "EUR", "amount": 1200}]}
+    newer = expect(billing.call(admin, "POST", "/v1/plans/starter/versions", dearer), 200)
+    assert (newer["published"], newer["version"]["version"]) == (True, 2)
+    versions = expect(billing.call(admin, "GET", "/v1/plans/starter/versions"), 200)["versions"]
+    assert [v["version"] for v in versions] == [1, 2]
+    xof = {**terms, "prices": [{"cycle": "monthly", "currency": "XOF", "amount": 1500.5}]}
+    refused = billing.call(admin, "POST", "/v1/plans/starter/versions", xof)
+    assert refused[0] == 422
+    assert "XOF has no minor unit" in str(refused[1])
+    assert expect(billing.call(admin, "POST", "/v1/plans/starter/archive"), 200)["status"] == "archived"
+    assert billing.call(admin, "POST", "/v1/plans/starter/archive")[0] == 409
+    assert billing.call(None, "GET", "/v1/plans/starter")[0] == 404
+
+
+# -- subscriptions ----------------------------------------------------------------------------
+
+
+def test_a_trial_upgrade_and_cancellation_with_the_account_following(
+    apis: tuple[InProcessApi, BillingApi], seeded: BillingApi, tenant: Tenant[User], stack: Stack
+) -> None:
+    accounts, billing = apis
+    base = f"/v1/accounts/{tenant.account_id}/subscription"
+    assert (
+        expect(accounts.call(tenant.owner, "GET", f"/v1/accounts/{tenant.account_id}"), 200)["status"]
+        == "pending"
+    )
+    start = {"plan": "essential", "cycle": "monthly", "currency": "XOF"}
+    assert billing.call(tenant.viewer, "POST", base, start)[0] == 403
+    assert billing.call(tenant.member, "POST", base, start)[0] == 403
+    started = expect(billing.call(tenant.owner, "POST", base, start), 201)
+    assert started["status"] == "trialing"
+    assert started["trial_end"] is not None
+    account = expect(accounts.call(tenant.owner, "GET", f"/v1/accounts/{tenant.account_id}"), 200)
+    assert account["status"] == "active"
+    pointer = _item(stack, keys.current_subscription(tenant.account_id))
+    assert pointer is not None
+    assert pointer["subscription_id"] == started["id"]
+    assert (pointer["plan_code"], pointer["plan_version"], pointer["status"]) == ("essential", 1, "trialing")
+    assert {
+        "cycle",
+        "currency",
+        "current_period_start",
+        "current_period_end",
+        "billing_anchor",
+        "time_zone",
+    } <= set(pointer)
+    again = billing.call(tenant.admin, "POST", base, start)
+    assert again[0] == 409
+
+    preview = expect(
+        billing.call(tenant.admin, "GET", f"{base}/preview-change", query={"plan": "professional"}), 200
+    )
+    assert preview["kind"] == "upgrade"
+    assert preview["next_invoice_total"] == 45000
+    assert billing.call(tenant.admin, "GET", f"{base}/preview-change")[0] == 422
+    changed = expect(billing.call(tenant.admin, "POST", f"{base}/change", {"plan": "professional"}), 200)
+    assert changed["subscription"]["plan_code"] == "professional"
+    assert _item(stack, keys.current_subscription(tenant.account_id))["plan_code"] == "professional"  # type: ignore[index]
+
+    cancel = {"at_period_end": True, "reason": "Trying another tool"}
+    cancelling = expect(billing.call(tenant.owner, "POST", f"{base}/cancel", cancel), 200)
+    assert cancelling["cancel_at_period_end"] is True
+    twice = billing.call(tenant.owner, "POST", f"{base}/cancel", cancel)
+    assert twice[0] == 409
+    assert twice[1]["code"] == "invalid_transition"
+    assert "set to cancel already" in twice[1]["message"]
+    assert expect(billing.call(tenant.owner, "POST", f"{base}/resume"), 200)["cancel_at_period_end"] is False
+    assert billing.call(tenant.owner, "POST", f"{base}/resume")[0] == 409
+    read = expect(billing.call(tenant.admin, "GET", base), 200)
+    assert read["plan_code"] == "professional"
+
+    page = expect(
+        accounts.call(
+            tenant.owner, "GET", "/v1/audit", query={"account_id": tenant.account_id, "limit": "100"}
+        ),
+        200,
+    )
+    actions = {record["action"] for record in page["records"]}
+    assert {"subscription.created", "account.status_changed", "subscription.plan_changed"} <= actions
+    assert {"subscription.cancel_scheduled", "subscription.resumed"} <= actions
+
+
+def test_of_two_concurrent_starts_exactly_one_wins(seeded: BillingApi, tenant: Tenant[User]) -> None:
+    base = f"/v1/accounts/{tenant.account_id}/subscription"
+    barrier = threading.Barrier(2)
+    answers: list[int] = []
+
+    def start(plan: str) -> None:
+        barrier.wait()
+        answers.append(
+            seeded.call(tenant.owner, "POST", base, {"plan": plan, "cycle": "monthly", "currency": "XOF"})[0]
+        )
+
+    threads = [threading.Thread(target=start, args=(plan,)) for plan in ("essential", "professional")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [201, 409]
+
+
+def test_platform_admins_start_active_with_a_reason(
+    seeded: BillingApi, admin: User, tenant: Tenant[User]
+) -> None:
+    base = f"/v1/accounts/{tenant.account_id}/subscription"
+    deal = {
+        "plan": "enterprise",
+        "cycle": "annual",
+        "currency": "XOF",
+        "status": "active",
+        "reason": "Signed",
+    }
+    assert seeded.call(tenant.owner, "POST", base, deal)[0] == 403
+    assert (
+        seeded.call(tenant.owner, "POST", base, {**deal, "status": None, "reason": None})[0] == 409
+    )  # on quote
+    started = expect(seeded.call(admin, "POST", base, deal), 201)
+    assert started["status"] == "active"
+    ended = expect(seeded.call(admin, "POST", f"{base}/cancel", {"at_period_end": False}), 200)
+    assert ended["status"] == "canceled"
+    assert seeded.call(admin, "POST", f"{base}/resume")[0] == 409

@@ -1,0 +1,131 @@
+"""The subscription service over in-memory stores: starts, changes, cancellation, the account following."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tally.accounts.domain import Account
+from tally.billing.catalogue_files import load_shipped_catalogues
+from tally.billing.subscription_state import TransitionRefused
+from tally.clock import FixedClock
+from tally.errors import Conflict, InvalidInput
+from tally.plans.service import CatalogueService
+from tally.subscriptions.service import SubscriptionService
+from tests.support.billing import CONTEXT, InMemoryAccounts, InMemoryPlanStore, InMemorySubscriptionStore
+
+AT = datetime(2026, 4, 11, 10, tzinfo=UTC)
+
+
+class World:
+    def __init__(self, status: str = "pending") -> None:
+        self.clock = FixedClock(AT)
+        plans = InMemoryPlanStore()
+        self.catalogue = CatalogueService(plans, self.clock)
+        for catalogue in load_shipped_catalogues():
+            self.catalogue.import_catalogue(catalogue, CONTEXT)
+        account = Account("acc1", "Acme", "a@example.com", "SN", "XOF", AT, status=status)  # type: ignore[arg-type]
+        self.accounts = InMemoryAccounts(account)
+        self.store = InMemorySubscriptionStore(self.accounts)
+        self.service = SubscriptionService(
+            self.store, self.catalogue, self.accounts, time_zone="Africa/Dakar", clock=self.clock
+        )
+
+    def account_status(self) -> str:
+        return self.accounts.accounts["acc1"].status
+
+
+def test_a_trial_without_a_card_starts_trialing_and_the_account_follows() -> None:
+    world = World()
+    started = world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT)
+    assert started.status == "trialing"
+    assert started.trial_end == AT + timedelta(days=14)
+    assert world.account_status() == "active"
+    with pytest.raises(Conflict, match="already has a trialing subscription"):
+        world.service.start("acc1", "professional", "monthly", "XOF", CONTEXT)
+
+
+def test_a_plan_with_a_card_trial_starts_incomplete() -> None:
+    world = World()
+    started = world.service.start("acc1", "bronze", "monthly", "EUR", CONTEXT)
+    assert started.status == "incomplete"
+    assert world.account_status() == "pending"
+
+
+def test_admins_start_active_with_a_reason_even_on_quote() -> None:
+    world = World()
+    started = world.service.start("acc1", "enterprise", "annual", "XOF", CONTEXT, active_reason="Signed deal")
+    assert started.status == "active"
+    assert world.account_status() == "active"
+
+
+def test_unpriced_currency_and_quote_are_refused_in_words() -> None:
+    world = World()
+    with pytest.raises(InvalidInput, match="no monthly price in EUR"):
+        world.service.start("acc1", "essential", "monthly", "EUR", CONTEXT)
+    with pytest.raises(Conflict, match="on quote"):
+        world.service.start("acc1", "enterprise", "monthly", "XOF", CONTEXT)
+
+
+def test_an_upgrade_applies_at_once_with_proration() -> None:
+    world = World()
+    world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT, active_reason="deal")
+    # 10 days in (of 30: 11 April to 11 May), the upgrade to Professional.
+    world.clock.at = AT + timedelta(days=10)
+    preview = world.service.preview("acc1", "professional", None)
+    assert preview.change.kind == "upgrade"
+    assert preview.change.proration is not None
+    assert [line.amount for line in preview.change.proration.lines] == [-10000, 30000]
+    after, planned = world.service.change("acc1", "professional", None, None, CONTEXT)
+    assert (after.plan_code, after.status) == ("professional", "active")
+    assert planned.change.proration == preview.change.proration
+
+
+def test_a_downgrade_waits_for_the_period_end() -> None:
+    world = World()
+    world.service.start("acc1", "professional", "monthly", "XOF", CONTEXT, active_reason="deal")
+    after, planned = world.service.change("acc1", "essential", None, None, CONTEXT)
+    assert after.plan_code == "professional"
+    assert after.pending_change is not None
+    assert after.pending_change.plan_code == "essential"
+    assert planned.change.effective_at == after.current_period_end
+
+
+def test_trial_changes_apply_at_once_without_proration() -> None:
+    world = World()
+    world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT)
+    after, planned = world.service.change("acc1", "professional", None, None, CONTEXT)
+    assert (after.plan_code, after.status, planned.change.proration) == ("professional", "trialing", None)
+    assert planned.change.next_invoice_total == 45000
+
+
+def test_cancel_at_period_end_then_resume_then_impossible_transitions() -> None:
+    world = World()
+    world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT)
+    cancelling = world.service.cancel("acc1", True, "too dear", CONTEXT)
+    assert cancelling.cancel_at_period_end
+    assert cancelling.status == "trialing"
+    assert world.account_status() == "active"
+    with pytest.raises(TransitionRefused, match="set to cancel already"):
+        world.service.cancel("acc1", True, None, CONTEXT)
+    resumed = world.service.resume("acc1", CONTEXT)
+    assert not resumed.cancel_at_period_end
+    with pytest.raises(TransitionRefused, match="not set to cancel"):
+        world.service.resume("acc1", CONTEXT)
+    canceled = world.service.cancel("acc1", False, "closing", CONTEXT)
+    assert canceled.status == "canceled"
+    with pytest.raises(TransitionRefused, match="canceled subscription cannot be resumed"):
+        world.service.resume("acc1", CONTEXT)
+    # Ended: a new subscription may start.
+    assert world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT).status == "trialing"
+
+
+def test_an_incomplete_subscription_canceled_now_leaves_a_pending_account_as_the_accounts_machine_says() -> (
+    None
+):
+    world = World()
+    world.service.start("acc1", "bronze", "monthly", "EUR", CONTEXT)
+    world.service.cancel("acc1", False, None, CONTEXT)
+    # pending -> cancelled is not a move the accounts' machine allows: the account stays.
+    assert world.account_status() == "pending"
