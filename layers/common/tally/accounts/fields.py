@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from tally.http.fields import checked
 from tally.http.patterns import VISIBLE_TEXT
 
 DOMAIN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
 TOKEN = r"^[A-Za-z0-9_-]{43}$"  # noqa: S105 - a pattern: secrets.token_urlsafe(32)
 PUBLIC_ID = r"^[a-z]{2,3}_[0-9a-f]{32}$"
 USER_ID = r"^[A-Za-z0-9-]{1,64}$"  # a Cognito sub
-
-
-def checked(pattern: str, words: str) -> Callable[[str], str]:
-    """The pattern, checked with our words (the schema says the pattern itself)."""
-    compiled = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(words)
-        return value
-
-    return check
 
 
 def _not_null(value: Any) -> Any:

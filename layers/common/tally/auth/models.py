@@ -7,26 +7,12 @@ same pattern is written into the document, which reads it as Python's `re.fullma
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field
 
 from tally.auth import password
-from tally.http.fields import NO_NUL, Email, Name, WireModel
-
-
-def _checked(pattern: str, words: str) -> Callable[[str], str]:
-    compiled = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(words)
-        return value
-
-    return check
-
+from tally.http.fields import NO_NUL, Email, Name, WireModel, checked
 
 # An address SES can deliver to (the part before the @ in 7-bit ASCII; a Unicode domain written in
 # Punycode, xn--…) and Cognito can hold as a username (at most 128 characters).
@@ -46,7 +32,7 @@ Address = Annotated[
         json_schema_extra={"pattern": ADDRESS},
     ),
     AfterValidator(
-        _checked(
+        checked(
             ADDRESS,
             "Expected an email address such as name@example.com, in ASCII "
             "(write a Unicode domain in Punycode, xn--…)",
@@ -61,7 +47,7 @@ EmailCode = Annotated[
         description="The 6-digit code from the email",
         json_schema_extra={"pattern": CODE},
     ),
-    AfterValidator(_checked(CODE, "Enter the 6 digits of the code from the email")),
+    AfterValidator(checked(CODE, "Enter the 6 digits of the code from the email")),
 ]
 TotpCode = Annotated[
     str,
@@ -71,7 +57,7 @@ TotpCode = Annotated[
         description="The 6-digit code the authenticator app shows now",
         json_schema_extra={"pattern": CODE},
     ),
-    AfterValidator(_checked(CODE, "Enter the 6 digits your authenticator app shows")),
+    AfterValidator(checked(CODE, "Enter the 6 digits your authenticator app shows")),
 ]
 Phone = Annotated[
     str,
@@ -82,7 +68,7 @@ Phone = Annotated[
         json_schema_extra={"pattern": PHONE},
     ),
     AfterValidator(
-        _checked(PHONE, "Write the number in international format: + then 7 to 15 digits, e.g. +33612345678")
+        checked(PHONE, "Write the number in international format: + then 7 to 15 digits, e.g. +33612345678")
     ),
 ]
 AccessToken = Annotated[
@@ -93,7 +79,7 @@ AccessToken = Annotated[
         description="The Cognito access token of the signed-in user, as the sign-in answer gave it",
         json_schema_extra={"pattern": ACCESS_TOKEN},
     ),
-    AfterValidator(_checked(ACCESS_TOKEN, "Send the access token exactly as the sign-in answer gave it")),
+    AfterValidator(checked(ACCESS_TOKEN, "Send the access token exactly as the sign-in answer gave it")),
 ]
 Session = Annotated[
     str,
@@ -103,7 +89,7 @@ Session = Annotated[
         description="The `session` of the sign-in answer that asked for the code",
         json_schema_extra={"pattern": OPAQUE},
     ),
-    AfterValidator(_checked(OPAQUE, "Send the session exactly as the sign-in answer gave it")),
+    AfterValidator(checked(OPAQUE, "Send the session exactly as the sign-in answer gave it")),
 ]
 RefreshToken = Annotated[
     str,
@@ -113,7 +99,7 @@ RefreshToken = Annotated[
         description="The refresh token of a sign-in answer",
         json_schema_extra={"pattern": OPAQUE},
     ),
-    AfterValidator(_checked(OPAQUE, "Send the refresh token exactly as the sign-in answer gave it")),
+    AfterValidator(checked(OPAQUE, "Send the refresh token exactly as the sign-in answer gave it")),
 ]
 
 

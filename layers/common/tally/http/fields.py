@@ -9,6 +9,8 @@ disagree on what it matches) and name the refused characters explicitly, and an 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -51,6 +53,18 @@ class WireModel(BaseModel):
     models its request needs (a click: ClickIn and TrackOut), not for every model of the API."""
 
     model_config = ConfigDict(defer_build=True)
+
+
+def checked(pattern: str, words: str) -> Callable[[str], str]:
+    """An AfterValidator for a pattern the schema states: a mismatch is refused in `words`."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(words)
+        return value
+
+    return check
 
 
 def _trim_spaces(value: str) -> str:
