@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tally import clock as clocks
-from tally.accounts.status import transition_problem
 from tally.accounts.errors import ChangedMeanwhile
+from tally.accounts.status import transition_problem
 from tally.audit.records import Actor, AuditContext
 from tally.billing import subscription_state as machine
 from tally.billing.catalogue import Cycle, PublishedVersion
@@ -257,9 +257,7 @@ class SubscriptionService:
             immediately=immediately,
         )
 
-    def preview(
-        self, account_id: str, plan_code: str, cycle: Cycle | None, context: AuditContext
-    ) -> Preview:
+    def preview(self, account_id: str, plan_code: str, cycle: Cycle | None, context: AuditContext) -> Preview:
         subscription = self._changing(account_id, context)
         if subscription.status in FINAL:
             raise Conflict(f"The subscription is {subscription.status}: start a new one instead")
