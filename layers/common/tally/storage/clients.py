@@ -63,8 +63,10 @@ def sesv2() -> SesV2Client:
 
 @lru_cache(maxsize=1)
 def s3() -> S3Client:
-    # Invoice PDFs and the email-template overrides (tally.notifications.overrides).
-    return cast("S3Client", session().create_client("s3", config=_CONFIG))
+    # Invoice PDFs and the email-template overrides (tally.notifications.overrides). SigV4: its
+    # presigned links are what every region accepts (botocore may still presign with SigV2).
+    config = _CONFIG.merge(Config(signature_version="s3v4"))
+    return cast("S3Client", session().create_client("s3", config=config))
 
 
 class _OnFirstUse:
