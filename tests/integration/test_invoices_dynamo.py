@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from tally.accounts.dynamo.table import BillingTable
+from tally.billing import subscription_state
 from tally.billing.credit_notes import CreditNoteIn
 from tally.billing.invoices import Payment
+from tally.billing.periods import Period
 from tally.clock import FixedClock
 from tally.errors import InvalidInput
 from tally.invoices.dynamo import DynamoInvoiceStore, DynamoSellerStore
@@ -20,6 +22,7 @@ from tally.invoices.ports import Listing
 from tally.invoices.service import DraftIn, InvoiceService, SellerSettingsService
 from tally.storage import clients, keys
 from tally.storage.items import from_item
+from tally.subscriptions.dynamo import DynamoSubscriptionStore
 from tests.support.billing import CONTEXT
 from tests.support.invoices import AT, SELLER, InMemoryCustomers
 from tests.support.stack import Stack
@@ -165,3 +168,30 @@ def test_seller_settings_default_until_saved_then_audited(stack: Stack) -> None:
     assert world.settings.current().tax_rate("sn_vat_18").rate == SELLER.tax_rate("sn_vat_18").rate
     world.settings.replace(data | {"payment_terms_days": 45}, CONTEXT)
     assert world.settings.current().payment_terms_days == 45
+
+
+def test_paying_the_first_invoice_activates_the_subscription_in_the_same_transaction(stack: Stack) -> None:
+    world = World(stack)
+    subscriptions = DynamoSubscriptionStore(world.table)
+    subscription = subscription_state.start_incomplete(
+        id="sub_1",
+        account_id="acc1",
+        plan_code="gold",
+        plan_version=1,
+        cycle="monthly",
+        currency="EUR",
+        time_zone="Europe/Paris",
+        period=Period(0, AT, AT + timedelta(days=30)),
+        at=AT,
+    )
+    subscriptions.create(subscription, None, None, CONTEXT)
+    world.service = InvoiceService(
+        world.store, world.settings, InMemoryCustomers(), subscriptions=subscriptions, clock=world.clock
+    )
+    invoice_id = world.draft(subscription_id="sub_1", period_start=AT, period_end=AT + timedelta(days=30))
+    invoice = world.service.finalize(invoice_id, CONTEXT)
+    payment = Payment(amount=invoice.amount_due, method="bank_transfer", reference="VIR-9", received_at=AT)
+    assert world.service.record_payment(invoice_id, payment, CONTEXT).status == "paid"
+    current = subscriptions.current("acc1")
+    assert current is not None
+    assert current.status == "active"

@@ -13,7 +13,8 @@ from tally.billing.credit_notes import CreditNote
 from tally.billing.invoice_lines import LineIn
 from tally.billing.invoices import Customer, Invoice, new_draft
 from tally.billing.seller import SellerSettings, default_seller_settings
-from tally.invoices.ports import Listing, Page, SequenceMoved
+from tally.invoices.ports import Listing, Page, SequenceMoved, SubscriptionFollows
+from tests.support.billing import InMemorySubscriptionStore
 
 AT = datetime(2026, 4, 11, 10, tzinfo=UTC)
 SELLER = default_seller_settings()
@@ -73,6 +74,7 @@ class InMemoryInvoiceStore:
         self.sequences: dict[str, int] = {}
         self.actions: list[str] = []
         self.interfere: Callable[[], None] | None = None  # runs before the next numbered write
+        self.subscriptions: InMemorySubscriptionStore | None = None  # where a payment's follow-up goes
 
     def get(self, invoice_id: str) -> Invoice | None:
         return self.invoices.get(invoice_id)
@@ -92,9 +94,22 @@ class InMemoryInvoiceStore:
             raise ChangedMeanwhile("The invoice changed while this request was made")
         self.invoices[after.id] = after
 
-    def save(self, before: Invoice, after: Invoice, action: str, context: AuditContext) -> None:
+    def save(
+        self,
+        before: Invoice,
+        after: Invoice,
+        action: str,
+        context: AuditContext,
+        follows: SubscriptionFollows | None = None,
+    ) -> None:
         self._replace(before, after)
+        self._follow(follows, context)
         self.actions.append(action)
+
+    def _follow(self, follows: SubscriptionFollows | None, context: AuditContext) -> None:
+        if follows is not None:
+            assert self.subscriptions is not None, "a subscription moved without a subscription store"
+            self.subscriptions.save(follows.before, follows.after, follows.action, follows.account, context)
 
     def sequence_value(self, sequence_key: str) -> int:
         return self.sequences.get(sequence_key, 0)
@@ -123,9 +138,11 @@ class InMemoryInvoiceStore:
         sequence_key: str,
         drawn: int,
         context: AuditContext,
+        follows: SubscriptionFollows | None = None,
     ) -> None:
         self._draw(sequence_key, drawn)
         self._replace(before, after)
+        self._follow(follows, context)
         self.sequences[sequence_key] = drawn
         self.notes.setdefault(note.invoice_id, []).append(note)
         self.actions.append("credit_note.issued")

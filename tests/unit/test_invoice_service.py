@@ -3,18 +3,22 @@ one invoice per subscription period, and the seller settings service."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from tally.accounts.domain import Account
+from tally.billing import subscription_state
 from tally.billing.credit_notes import CreditNoteIn
 from tally.billing.invoices import InvoiceRefused, Payment
+from tally.billing.periods import Period
 from tally.clock import FixedClock
 from tally.errors import InvalidInput, NotFound, ServiceUnavailable
 from tally.invoices.ports import Listing
 from tally.invoices.service import DraftChanges, DraftIn, InvoiceService, SellerSettingsService
-from tests.support.billing import CONTEXT
+from tests.support.billing import CONTEXT, InMemoryAccounts, InMemorySubscriptionStore
 from tests.support.invoices import (
     AT,
     SELLER,
@@ -211,3 +215,89 @@ def test_listing_newest_first_by_account_and_status() -> None:
     assert [invoice.id for invoice in opened.invoices] == [ids[0]]
     with pytest.raises(InvalidInput, match="'to' must be after 'from'"):
         world.service.page(Listing(start=AT, end=AT))
+
+
+def _subscribed(status: str) -> tuple[World, InMemorySubscriptionStore, InMemoryAccounts]:
+    world = World()
+    account = Account("acc1", "Acme", "a@example.com", "SN", "XOF", AT, status="pending")
+    accounts = InMemoryAccounts(account)
+    subscriptions = InMemorySubscriptionStore(accounts)
+    period = Period(0, AT, AT + timedelta(days=30))
+    subscription = subscription_state.start_incomplete(
+        id="sub_1",
+        account_id="acc1",
+        plan_code="silver",
+        plan_version=1,
+        cycle="monthly",
+        currency="EUR",
+        time_zone="Europe/Paris",
+        period=period,
+        at=AT,
+    )
+    if status == "past_due":
+        subscription = subscription_state.payment_failed(subscription_state.activate(subscription))
+        accounts.accounts["acc1"] = replace(account, status="active")
+    subscriptions.subscriptions["sub_1"] = subscription
+    subscriptions.pointers["acc1"] = "sub_1"
+    world.store.subscriptions = subscriptions
+    world.service = InvoiceService(
+        world.store,
+        world.settings,
+        InMemoryCustomers(),
+        subscriptions=subscriptions,
+        accounts=accounts,
+        clock=world.clock,
+        pause=world.pauses.append,
+    )
+    return world, subscriptions, accounts
+
+
+def _status(subscriptions: InMemorySubscriptionStore) -> str:
+    return subscriptions.subscriptions["sub_1"].status
+
+
+def _subscription_invoice(world: World) -> str:
+    invoice_id = world.draft(
+        subscription_id="sub_1", period_start=AT.isoformat(), period_end=(AT + timedelta(days=30)).isoformat()
+    )
+    world.service.finalize(invoice_id, CONTEXT)
+    return invoice_id
+
+
+def test_paying_the_first_invoice_activates_an_incomplete_subscription() -> None:
+    world, subscriptions, accounts = _subscribed("incomplete")
+    invoice_id = _subscription_invoice(world)  # 9 480
+    part = Payment(amount=4000, method="bank_transfer", reference="VIR-1", received_at=AT)
+    world.service.record_payment(invoice_id, part, CONTEXT)
+    assert _status(subscriptions) == "incomplete"
+    rest = part.model_copy(update={"amount": 5480, "reference": "VIR-2"})
+    world.service.record_payment(invoice_id, rest, CONTEXT)
+    assert _status(subscriptions) == "active"
+    assert subscriptions.actions == ["subscription.activated"]
+    assert accounts.accounts["acc1"].status == "active"
+
+
+def test_paying_a_past_due_invoice_restores_the_subscription() -> None:
+    world, subscriptions, _accounts = _subscribed("past_due")
+    invoice_id = _subscription_invoice(world)
+    payment = Payment(amount=9480, method="cash", reference="R1", received_at=AT)
+    world.service.record_payment(invoice_id, payment, CONTEXT)
+    assert _status(subscriptions) == "active"
+    assert subscriptions.actions == ["subscription.payment_recovered"]
+
+
+def test_a_credit_note_that_pays_the_invoice_activates_too() -> None:
+    world, subscriptions, _accounts = _subscribed("incomplete")
+    invoice_id = _subscription_invoice(world)
+    world.service.issue_credit_note(invoice_id, CreditNoteIn(reason="Goodwill", amount=9480), CONTEXT)
+    assert _status(subscriptions) == "active"
+
+
+def test_an_invoice_without_a_subscription_moves_none() -> None:
+    world, subscriptions, _accounts = _subscribed("incomplete")
+    invoice_id = world.draft()
+    world.service.finalize(invoice_id, CONTEXT)
+    world.service.record_payment(
+        invoice_id, Payment(amount=9480, method="cash", reference="R1", received_at=AT), CONTEXT
+    )
+    assert _status(subscriptions) == "incomplete"

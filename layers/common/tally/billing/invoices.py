@@ -27,11 +27,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tally.billing import subscription_state
 from tally.billing.amounts import Currency
 from tally.billing.invoice_lines import InvoiceLine, LineIn, TaxAmount, price_lines, taxes_of
 from tally.billing.numbering import local
 from tally.billing.seller import SellerSettings
-from tally.billing.subscription_state import Instant
+from tally.billing.subscription_state import Instant, Subscription
 from tally.errors import Conflict, InvalidInput
 
 InvoiceStatus = Literal["draft", "open", "paid", "void", "uncollectible"]
@@ -355,3 +356,21 @@ def mark_uncollectible(invoice: Invoice, *, at: datetime, reason: str | None = N
     """Written off; it can still be paid (or voided) later, as in Stripe."""
     _require(invoice, "mark_uncollectible")
     return _move(invoice, status="uncollectible", uncollectible_at=at, status_reason=reason)
+
+
+# --- what a paid invoice does to its subscription ----------------------------------------------
+
+
+def subscription_after_payment(
+    subscription: Subscription, invoice: Invoice
+) -> tuple[Subscription, str] | None:
+    """Paying a subscription's invoice activates it while `incomplete` (its first invoice) and
+    restores it while `past_due` or `unpaid`, through the subscription machine; otherwise (or for
+    another subscription's invoice) it changes nothing: None. Answers (after, audit action)."""
+    if invoice.status != "paid" or invoice.subscription_id != subscription.id:
+        return None
+    if subscription.status == "incomplete":
+        return subscription_state.activate(subscription), "subscription.activated"
+    if subscription.status in ("past_due", "unpaid"):
+        return subscription_state.payment_recovered(subscription), "subscription.payment_recovered"
+    return None

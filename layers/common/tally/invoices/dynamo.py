@@ -23,11 +23,12 @@ from tally.billing.credit_notes import CreditNote
 from tally.billing.invoices import Invoice, InvoiceStatus
 from tally.billing.seller import SellerSettings, parse_seller_settings
 from tally.errors import InvalidInput
-from tally.invoices.ports import Listing, Page, SequenceMoved
+from tally.invoices.ports import Listing, Page, SequenceMoved, SubscriptionFollows
 from tally.storage import keys
 from tally.storage.guard import transient_as_unavailable
 from tally.storage.items import from_item, to_item
 from tally.storage.transaction import Transaction, TransactionRefused
+from tally.subscriptions.dynamo import add_subscription_change
 
 INVOICE_KIND = "invoice"
 CREDIT_NOTE_KIND = "credit_note"
@@ -145,9 +146,28 @@ class DynamoInvoiceStore:
             label="invoice",
         )
 
-    def save(self, before: Invoice, after: Invoice, action: str, context: AuditContext) -> None:
+    def _follow(self, transaction: Transaction, follows: SubscriptionFollows | None) -> None:
+        if follows is not None:
+            add_subscription_change(
+                transaction,
+                follows.before,
+                follows.after,
+                follows.action,
+                follows.account,
+                self._table.now().isoformat(),
+            )
+
+    def save(
+        self,
+        before: Invoice,
+        after: Invoice,
+        action: str,
+        context: AuditContext,
+        follows: SubscriptionFollows | None = None,
+    ) -> None:
         transaction = self._table.transaction(context)
         self._replace(transaction, before, after)
+        self._follow(transaction, follows)
         transaction.audit(
             action, "invoice", after.id, account_id=after.account_id, changes=_changes(before, after)
         )
@@ -204,9 +224,11 @@ class DynamoInvoiceStore:
         sequence_key: str,
         drawn: int,
         context: AuditContext,
+        follows: SubscriptionFollows | None = None,
     ) -> None:
         transaction = self._table.transaction(context)
         self._draw(transaction, sequence_key, drawn)
+        self._follow(transaction, follows)
         transaction.put(
             keys.credit_note(note.invoice_id, note.id)
             | to_item(

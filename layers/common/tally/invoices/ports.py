@@ -11,6 +11,8 @@ from tally.audit.records import AuditContext
 from tally.billing.credit_notes import CreditNote
 from tally.billing.invoices import Customer, Invoice, InvoiceStatus
 from tally.billing.seller import SellerSettings
+from tally.billing.subscription_state import Subscription
+from tally.subscriptions.ports import AccountFollows
 
 
 class SequenceMoved(Exception):
@@ -20,6 +22,17 @@ class SequenceMoved(Exception):
     def __init__(self, current: int) -> None:
         super().__init__(f"the sequence is at {current} now")
         self.current = current
+
+
+@dataclass(frozen=True)
+class SubscriptionFollows:
+    """The subscription's change a payment brings (activated, restored), written in the same
+    transaction as the invoice, with the account's status when it follows."""
+
+    before: Subscription
+    after: Subscription
+    action: str
+    account: AccountFollows | None
 
 
 @dataclass(frozen=True)
@@ -65,9 +78,16 @@ class InvoiceStore(Protocol):
         nothing is written and that first invoice is answered."""
         ...
 
-    def save(self, before: Invoice, after: Invoice, action: str, context: AuditContext) -> None:
+    def save(
+        self,
+        before: Invoice,
+        after: Invoice,
+        action: str,
+        context: AuditContext,
+        follows: SubscriptionFollows | None = None,
+    ) -> None:
         """`after` in place of `before`, conditional on the stored one still being `before`
-        (ChangedMeanwhile otherwise)."""
+        (ChangedMeanwhile otherwise), with the subscription's change when it follows."""
         ...
 
     def sequence_value(self, sequence_key: str) -> int:
@@ -90,8 +110,10 @@ class InvoiceStore(Protocol):
         sequence_key: str,
         drawn: int,
         context: AuditContext,
+        follows: SubscriptionFollows | None = None,
     ) -> None:
-        """One transaction: the credit-note counter, the credit note, the invoice it changes."""
+        """One transaction: the credit-note counter, the credit note, the invoice it changes
+        (and the subscription, when a credit note pays its invoice)."""
         ...
 
     def credit_notes(self, invoice_id: str) -> list[CreditNote]: ...

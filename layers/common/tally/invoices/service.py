@@ -32,8 +32,17 @@ from tally.billing.seller import SellerSettings, default_seller_settings, parse_
 from tally.billing.subscription_state import Instant
 from tally.clock import Clock
 from tally.errors import InvalidInput, NotFound, ServiceUnavailable
-from tally.invoices.ports import Customers, InvoiceStore, Listing, Page, SellerStore, SequenceMoved
-from tally.subscriptions.ports import Accounts
+from tally.invoices.ports import (
+    Customers,
+    InvoiceStore,
+    Listing,
+    Page,
+    SellerStore,
+    SequenceMoved,
+    SubscriptionFollows,
+)
+from tally.subscriptions.ports import Accounts, SubscriptionStore
+from tally.subscriptions.service import account_follows
 
 MAX_ATTEMPTS = 200  # draws of a number before answering 503 (50 concurrent finalisations need < 50)
 _CONFIG = ConfigDict(extra="forbid", frozen=True)
@@ -158,11 +167,18 @@ class InvoiceService:
         settings: SellerSettingsService,
         customers: Customers,
         *,
+        subscriptions: SubscriptionStore | None = None,
+        accounts: Accounts | None = None,
         clock: Clock | None = None,
         pause: Callable[[int], None] | None = None,
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
+        """`subscriptions` and `accounts`: paying a subscription's invoice activates or restores
+        the subscription (and the account follows) in the same transaction; without them a
+        payment changes the invoice only."""
         self._store = store
+        self._subscriptions = subscriptions
+        self._accounts = accounts
         self._settings = settings
         self._customers = customers
         self._clock = clock
@@ -264,13 +280,30 @@ class InvoiceService:
             before = self.get(invoice_id)
             after = move(before)
             try:
-                self._store.save(before, after, action, context)
+                self._store.save(before, after, action, context, self._follows(before, after))
                 return after
             except ChangedMeanwhile:
                 if attempt == 2:
                     raise
                 self._pause(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _follows(self, before: Invoice, after: Invoice) -> SubscriptionFollows | None:
+        """When this change pays a subscription's invoice: the subscription's move (through its
+        machine) and the account's, for the same transaction. Costs two GetItems, only then."""
+        if self._subscriptions is None or after.subscription_id is None:
+            return None
+        if before.status == "paid" or after.status != "paid":
+            return None
+        subscription = self._subscriptions.current(after.account_id)
+        if subscription is None:
+            return None
+        moved = machine.subscription_after_payment(subscription, after)
+        if moved is None:
+            return None
+        changed, action = moved
+        account = account_follows(self._accounts, after.account_id, changed) if self._accounts else None
+        return SubscriptionFollows(subscription, changed, action, account)
 
     def record_payment(self, invoice_id: str, payment: Payment, context: AuditContext) -> Invoice:
         """Money received (bank transfer, cash...): partial payments add up; the last pays it."""
@@ -313,7 +346,8 @@ class InvoiceService:
             note = credit_note(before, request, id=note_id, number=number, at=at)
             after = apply_credit_note(before, note)
             try:
-                self._store.add_credit_note(before, after, note, key, drawn, context)
+                follows = self._follows(before, after)
+                self._store.add_credit_note(before, after, note, key, drawn, context, follows)
                 return note, after
             except SequenceMoved as moved:
                 current = moved.current
