@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tally.billing import invoices as machine
-from tally.billing.invoice_lines import allocate
+from tally.billing.charges import ChargeLine
+from tally.billing.invoice_lines import allocate, percent_off, spread_amount_off
 from tally.billing.invoices import InvoiceRefused, Payment
+from tally.billing.periods import Period
+from tally.billing.proration import ProrationLine
+from tally.billing.subscription_invoice import subscription_lines
 from tally.errors import Conflict, InvalidInput
 from tests.support.invoices import AT, CUSTOMER, INCLUSIVE, SELLER, draft, line
 
@@ -187,3 +194,68 @@ def test_allocate_splits_exactly() -> None:
     assert allocate(100, [1, 1, 1]) == [34, 33, 33]
     assert allocate(7, [0, 5, 5]) == [0, 4, 3]
     assert sum(allocate(999, [3, 7, 11])) == 999
+
+
+def test_finalising_prices_the_lines_again_with_the_frozen_rates() -> None:
+    invoice = draft(line(1200))  # 1 200 + 240 of VAT, priced excluding tax
+    frozen = machine.finalize(invoice, number="N-1", at=AT, seller=INCLUSIVE, customer=CUSTOMER)
+    assert (frozen.total, frozen.tax_total, frozen.amount_due) == (1200, 200, 1200)
+    assert frozen.prices_include_tax
+
+
+def test_an_amount_off_is_spread_over_the_lines_without_taking_one_below_zero() -> None:
+    lines = [line(1000), line(3000), line(-500), line(1000, discount=1000)]
+    spread = spread_amount_off(lines, 2000)
+    assert [item.discount for item in spread] == [500, 1500, 0, 1000]
+    capped = spread_amount_off(lines, 10_000)
+    assert [item.discount for item in capped] == [1000, 3000, 0, 1000]
+    assert draft(*capped[:2]).total == 0
+
+
+def test_a_percentage_off_rounds_half_up_per_line() -> None:
+    lines = percent_off([line(25), line(15000), line(-100)], Decimal("10"))
+    assert [item.discount for item in lines] == [3, 1500, 0]  # 2.5 -> 3
+
+
+def test_a_subscription_periods_lines() -> None:
+    period = Period(0, AT, AT + timedelta(days=30))
+    usage = ChargeLine(
+        metric="sms",
+        model="standard",
+        currency="XOF",
+        usage=Decimal(1200),
+        included_units=1000,
+        billable=Decimal(200),
+        amount=5000,
+        description="SMS",
+    )
+    proration = ProrationLine("Credit Essential", -10000, AT, AT + timedelta(days=10))
+    lines = subscription_lines(
+        description="Professional (monthly)",
+        price=45000,
+        period=period,
+        currency="XOF",
+        proration=[proration],
+        usage=[usage],
+        tax_rate="sn_vat_18",
+    )
+    invoice = draft(*lines, currency="XOF")
+    assert [item.total for item in invoice.lines] == [53100, -11800, 5900]
+    assert invoice.lines[2].description == "SMS (200 billable of 1200)"
+    free = subscription_lines(description="P", price=45000, period=period, currency="XOF", free=True)
+    assert draft(*free, currency="XOF").total == 0
+
+
+@given(
+    units=st.lists(st.integers(min_value=-5000, max_value=50000), min_size=1, max_size=8),
+    amount=st.integers(min_value=0, max_value=500000),
+)
+def test_a_spread_amount_off_adds_up_and_keeps_every_line_at_or_above_zero(
+    units: list[int], amount: int
+) -> None:
+    lines = [line(unit) for unit in units]
+    spread = spread_amount_off(lines, amount)
+    room = sum(max(unit, 0) for unit in units)
+    assert sum(item.discount for item in spread) == min(amount, room)
+    for item in spread:
+        assert item.unit_amount - item.discount >= min(item.unit_amount, 0)

@@ -139,6 +139,20 @@ def price_line(line: LineIn, index: int, currency: str, settings: SellerSettings
     )
 
 
+def line_in(line: InvoiceLine) -> LineIn:
+    """A priced line as it was asked for, to price it again (at finalisation, with the rates
+    then in force)."""
+    return LineIn(
+        description=line.description,
+        quantity=line.quantity,
+        unit_amount=line.unit_amount,
+        tax_rate=line.tax_rate,
+        discount=line.discount,
+        period_start=line.period_start,
+        period_end=line.period_end,
+    )
+
+
 def price_lines(lines: Sequence[LineIn], currency: str, settings: SellerSettings) -> tuple[InvoiceLine, ...]:
     if len(lines) > MAX_LINES:
         raise InvalidInput(f"An invoice holds at most {MAX_LINES} lines", field="lines")
@@ -181,3 +195,43 @@ def allocate(amount: int, weights: Sequence[int]) -> list[int]:
     for index in remainders[: amount - sum(shares)]:
         shares[index] += 1
     return shares
+
+
+# --- invoice-level discounts spread over the lines (coupons) ----------------------------------
+
+
+def _room(line: LineIn) -> int:
+    """What a discount can still take from this line without taking it below zero."""
+    return (
+        max(round_minor(line.quantity * line.unit_amount), 0) - line.discount if line.unit_amount > 0 else 0
+    )
+
+
+def spread_amount_off(lines: Sequence[LineIn], amount: int) -> list[LineIn]:
+    """An amount off the whole invoice as line discounts, in proportion to what each line can
+    still take, exactly; never more than the lines' amounts (no line goes below zero)."""
+    if amount < 0:
+        raise ValueError("an amount off is not negative")
+    rooms = [max(_room(line), 0) for line in lines]
+    if sum(rooms) == 0 or amount == 0:
+        return list(lines)
+    shares = allocate(min(amount, sum(rooms)), rooms)
+    return [
+        line.model_copy(update={"discount": line.discount + share}) if share else line
+        for line, share in zip(lines, shares, strict=True)
+    ]
+
+
+def percent_off(lines: Sequence[LineIn], percent: Decimal) -> list[LineIn]:
+    """A percentage off each line that can take it, rounded half-up per line (DESIGN "Money")."""
+    if not Decimal(0) <= percent <= Decimal(100):
+        raise ValueError("a percentage is between 0 and 100")
+    discounted = []
+    for line in lines:
+        room = max(_room(line), 0)
+        if room == 0:
+            discounted.append(line)  # a credit line, or one discounted in full already
+            continue
+        off = min(round_minor(Decimal(round_minor(line.quantity * line.unit_amount)) * percent / 100), room)
+        discounted.append(line.model_copy(update={"discount": line.discount + off}) if off else line)
+    return discounted

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tally.billing import subscription_state
 from tally.billing.amounts import Currency
-from tally.billing.invoice_lines import InvoiceLine, LineIn, TaxAmount, price_lines, taxes_of
+from tally.billing.invoice_lines import InvoiceLine, LineIn, TaxAmount, line_in, price_lines, taxes_of
 from tally.billing.numbering import local
 from tally.billing.seller import SellerSettings
 from tally.billing.subscription_state import Instant, Subscription
@@ -297,7 +297,11 @@ def finalize(
     if customer.account_id != invoice.account_id:
         raise ValueError("the customer must be the invoice's account")
     days = invoice.due_days if invoice.due_days is not None else seller.payment_terms_days
+    # Priced again with the rates frozen with the seller, so the invoice's taxes are the ones it
+    # shows (a rate or the tax mode may have changed since the draft).
+    lines = price_lines([line_in(line) for line in invoice.lines], invoice.currency, seller)
     changes: dict[str, object] = {
+        **_priced(lines, seller.prices_include_tax),
         "status": "open",
         "number": number,
         "finalized_at": at,
@@ -305,7 +309,7 @@ def finalize(
         "seller": seller,
         "customer": customer,
     }
-    if invoice.amount_due == 0:
+    if changes["amount_due"] == 0:
         changes |= {"status": "paid", "paid_at": at}
     return _move(invoice, **changes)
 
