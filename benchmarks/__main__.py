@@ -1,4 +1,4 @@
-"""`python -m benchmarks [cold|cost|throughput|local|authorizer ...]`: run the benchmarks and print
+"""`python -m benchmarks [cold|cost|throughput|local|authorizer|usage|pdf ...]`: run the benchmarks and print
 the report.
 
 Figures only: nothing asserts on timing, and the exit status is 0 unless a benchmark itself
@@ -14,7 +14,15 @@ import sys
 import time
 from collections.abc import Callable
 
-from benchmarks import authorizer_latency, cold_start, dynamo_cost, local_load, throughput, usage_cost
+from benchmarks import (
+    authorizer_latency,
+    cold_start,
+    dynamo_cost,
+    local_load,
+    pdf_render,
+    throughput,
+    usage_cost,
+)
 from benchmarks.harness import restart_moto
 
 SECTIONS: dict[str, Callable[[], str]] = {
@@ -24,6 +32,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "local": local_load.run,
     "authorizer": authorizer_latency.run,
     "usage": usage_cost.run,  # issue 7, usage half
+    "pdf": pdf_render.run,  # issue 8: invoice PDF render time
 }
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import lru_cache
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header
@@ -27,6 +25,7 @@ from tally.accounts.service import Creator
 from tally.accounts.status import change_status
 from tally.errors import Forbidden, InvalidInput
 from tally.http.responses import BODY, PRIVATE, responses
+from tally.http.retries import once
 from tally.identity.policy import Permission
 from tally.identity.principal import Principal
 
@@ -89,43 +88,15 @@ def create_account(
 ) -> AccountOut:
     if idempotency_key is None:
         return account_out(_create(body))
-    # Imported here: Powertools Idempotency loads boto3 (~30 ms), which only a create that carries
-    # an Idempotency-Key needs.
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
+    created = once(
+        "create_account",
+        principal().subject,
+        idempotency_key,
+        body.model_dump(mode="json"),
+        router.lambda_context,
+        lambda again: account_out(_create(AccountIn.model_validate(again))).model_dump(mode="json"),
     )
-
-    from tally.http import idempotency
-
-    who = principal()
-    # Powertools reads the remaining time from the invocation's context (in-progress expiry).
-    idempotency.config.register_lambda_context(router.lambda_context)
-    request = {"scope": who.subject, "key": idempotency_key, "body": body.model_dump()}
-    try:
-        created = create_once()(request=request)
-    except (IdempotencyValidationError, IdempotencyAlreadyInProgressError) as exc:
-        raise idempotency.translate(exc) from exc
     return AccountOut.model_validate(created)
-
-
-@lru_cache(maxsize=1)
-def create_once() -> Callable[..., dict[str, Any]]:
-    """The idempotent create, built on first use so importing the module touches no AWS client
-    and loads no Powertools Idempotency. It runs within the request: the caller is the request's."""
-    from aws_lambda_powertools.utilities.idempotency import idempotent_function
-
-    from tally.http import idempotency
-
-    @idempotent_function(
-        data_keyword_argument="request",
-        config=idempotency.config,
-        persistence_store=idempotency.persistence(),
-    )
-    def create(request: dict[str, Any]) -> dict[str, Any]:
-        return account_out(_create(AccountIn.model_validate(request["body"]))).model_dump()
-
-    return cast(Callable[..., dict[str, Any]], create)
 
 
 @router.get(

@@ -6,10 +6,10 @@ admin may start one `active` at once, with the reason (an offline deal).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
 from billing.wiring import BEARER, AccountId, audit, policy, principal, subscriptions
 from tally.billing.catalogue import Cycle
@@ -17,6 +17,7 @@ from tally.billing.subscription_state import Subscription
 from tally.errors import Forbidden, InvalidInput
 from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
+from tally.http.retries import once
 from tally.identity.policy import Permission
 from tally.subscriptions.models import CancelIn, ChangedOut, ChangeIn, ChangeOut, SubscriptionIn, change_out
 
@@ -38,12 +39,28 @@ TRANSITION = {409: "The subscription's state does not allow this (said in words)
     status_code=201,
     responses=responses(
         201,
-        "The subscription",
+        "The subscription (or, for a retry with the same Idempotency-Key and body, the first answer)",
         (*PRIVATE, *BODY, 404, 409),
-        {409: "The account has a live subscription, or the plan is archived or sold on quote"},
+        {
+            409: "The account has a live subscription, the plan is archived or sold on quote, or a "
+            "request with this Idempotency-Key is still in progress",
+            422: "Invalid input, or an Idempotency-Key reused with a different body",
+        },
     ),
 )
-def start_subscription(account_id: AccountId, body: SubscriptionIn) -> Subscription:
+def start_subscription(
+    account_id: AccountId,
+    body: SubscriptionIn,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="idempotency-key",
+            min_length=1,
+            max_length=255,
+            description="Retries with the same key return the first answer instead of a 409",
+        ),
+    ] = None,
+) -> Subscription:
     who = principal()
     access = policy().authorize(who, Permission.BILLING_WRITE, account_id)
     reason = None
@@ -54,13 +71,25 @@ def start_subscription(account_id: AccountId, body: SubscriptionIn) -> Subscript
         if body.reason is None:
             raise InvalidInput("Say why it starts active (the offline deal)", field="reason")
         reason = body.reason
-    return subscriptions().start(
-        access.account_id,
-        body.plan,
-        body.cycle,
-        body.currency,
-        audit(who, body.reason),
-        active_reason=reason,
+
+    def start(wanted: dict[str, Any]) -> dict[str, Any]:
+        asked = SubscriptionIn.model_validate(wanted)
+        started = subscriptions().start(
+            access.account_id,
+            asked.plan,
+            asked.cycle,
+            asked.currency,
+            audit(who, asked.reason),
+            active_reason=reason,
+        )
+        return started.model_dump(mode="json")
+
+    body_data = body.model_dump(mode="json")
+    if idempotency_key is None:
+        return Subscription.model_validate(start(body_data))
+    scope = f"{who.subject}:{access.account_id}"
+    return Subscription.model_validate(
+        once("start_subscription", scope, idempotency_key, body_data, router.lambda_context, start)
     )
 
 
@@ -72,8 +101,9 @@ def start_subscription(account_id: AccountId, body: SubscriptionIn) -> Subscript
     responses=responses(200, "The current subscription", (*PRIVATE, 404, 422), {404: "No subscription"}),
 )
 def get_subscription(account_id: AccountId) -> Subscription:
-    access = policy().authorize(principal(), Permission.BILLING_READ, account_id)
-    return subscriptions().current(access.account_id)
+    who = principal()
+    access = policy().authorize(who, Permission.BILLING_READ, account_id)
+    return subscriptions().current(access.account_id, audit(who))
 
 
 @router.get(
@@ -94,10 +124,11 @@ def preview_change(
     ] = None,
     cycle: Annotated[Cycle | None, Query(description="The new cycle; the current one when absent")] = None,
 ) -> ChangeOut:
-    access = policy().authorize(principal(), Permission.BILLING_READ, account_id)
+    who = principal()
+    access = policy().authorize(who, Permission.BILLING_READ, account_id)
     if plan is None:  # checked after the caller: another tenant learns nothing, not even a 422
         raise InvalidInput("Name the plan to preview: ?plan=<code>", field="plan", location="query")
-    preview = subscriptions().preview(access.account_id, plan, cycle)
+    preview = subscriptions().preview(access.account_id, plan, cycle, audit(who))
     return change_out(preview.current, preview.new, preview.change)
 
 

@@ -28,7 +28,8 @@ class QuotaMailer:
         # jinja2 is imported only when an email is sent (decision 11).
         from tally.notifications.render import render
 
-        for email, locale in self._store.managers(notice.account_id):
+        managers = self._store.managers(notice.account_id)
+        for email, locale in managers.recipients:
             try:
                 self._mailer().send(
                     render(
@@ -36,7 +37,7 @@ class QuotaMailer:
                         locale or "en",
                         to=email,
                         entity_id=f"{notice.account_id}:{notice.period}:{notice.metric}:{notice.threshold}",
-                        account=notice.account_id,
+                        account=managers.account_name or notice.account_id,
                         metric=notice.metric,
                         period=notice.period,
                         threshold=notice.threshold,

@@ -264,18 +264,28 @@ def put_overrides(account_id: AccountId, body: OverridesIn) -> OverridesOut:
 # -- violations -----------------------------------------------------------------------------------
 
 
+Cursor = Annotated[
+    str | None,
+    Query(min_length=1, max_length=2048, description="The `next_cursor` of the previous page"),
+]
+Limit = Annotated[int, Query(ge=1, le=100, description="Violations per page")]
+
+
+def _violations(found: tuple[list[dict[str, Any]], str | None]) -> ViolationsOut:
+    items, next_cursor = found
+    return ViolationsOut(violations=[ViolationOut.model_validate(v) for v in items], next_cursor=next_cursor)
+
+
 @router.get(
     "/v1/accounts/<account_id>/quota-violations",
-    summary="An account's quota violations, newest first (the last 100)",
+    summary="An account's quota violations, newest first, a page at a time",
     tags=TAGS,
     security=BEARER_OR_KEY,
     responses=responses(200, "The violations", (*PRIVATE, 404, 422), KEY_ROUTE),
 )
-def account_violations(account_id: AccountId) -> ViolationsOut:
+def account_violations(account_id: AccountId, cursor: Cursor = None, limit: Limit = 50) -> ViolationsOut:
     access = access_policy().authorize(_who(), Permission.USAGE_READ, account_id)
-    return ViolationsOut(
-        violations=[ViolationOut.model_validate(v) for v in store().violations(access.account_id)]
-    )
+    return _violations(store().violations(access.account_id, limit, cursor))
 
 
 ISO_INSTANT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$"
@@ -303,7 +313,7 @@ def _instant(value: str | None, name: str) -> datetime | None:
     summary="Every account's quota violations between two instants, newest first (platform staff)",
     tags=TAGS,
     security=BEARER,
-    responses=responses(200, "The violations (at most 100)", (*PRIVATE, 422)),
+    responses=responses(200, "A page of the violations", (*PRIVATE, 422)),
 )
 def platform_violations(
     from_: Annotated[
@@ -316,9 +326,10 @@ def platform_violations(
         ),
     ] = None,
     to: Instant = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> ViolationsOut:
     access_policy().authorize_platform(_who(), Permission.USAGE_READ)
     end = _instant(to, "to") or clock.now()
     start = _instant(from_, "from") or end - timedelta(days=30)
-    found = store().violations_between(start.astimezone(UTC), end.astimezone(UTC))
-    return ViolationsOut(violations=[ViolationOut.model_validate(v) for v in found])
+    return _violations(store().violations_between(start.astimezone(UTC), end.astimezone(UTC), limit, cursor))

@@ -42,6 +42,7 @@ ACCOUNT = "acc_demo"
 # (used only when a conditional Put does not return the existing record).
 NOT_EXERCISED = {
     ("AccountsFunction", "dynamodb:GetItem", "idempotency#*"),
+    ("BillingFunction", "dynamodb:GetItem", "idempotency#*"),
 }
 # What Lambda itself does with the function's role (stream polling), not the function's code.
 LAMBDA_ACTIONS = {
@@ -345,8 +346,10 @@ def _drive_billing(api: RecordedApi, admin: User, owner: User) -> None:
     company = {"name": "Trial SARL", "email": "trial@example.com", "country": "SN", "currency": "XOF"}
     account_id = expect(api.call(owner, "POST", "/v1/accounts", company), 201)["id"]
 
-    def billing(who: User | None, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        event = http_event(method, path, body=body, claims=who.claims() if who else None)
+    def billing(
+        who: User | None, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        event = http_event(method, path, body=body, claims=who.claims() if who else None, headers=headers)
         return _invoke(api.stack, api.recorder, "BillingFunction", event)
 
     catalogue = json.loads(
@@ -356,7 +359,12 @@ def _drive_billing(api: RecordedApi, admin: User, owner: User) -> None:
     assert billing(None, "GET", "/v1/plans")[0] == 200
     assert billing(admin, "GET", "/v1/plans/essential/versions")[0] == 200
     start = {"plan": "essential", "cycle": "monthly", "currency": "XOF"}
-    assert billing(owner, "POST", f"/v1/accounts/{account_id}/subscription", start)[0] == 201
+    path = f"/v1/accounts/{account_id}/subscription"
+    # A retried start is answered from its idempotency record; a refused one (the account has a
+    # live subscription now) removes its record.
+    assert billing(owner, "POST", path, start, {"idempotency-key": "s1"})[0] == 201
+    assert billing(owner, "POST", path, start, {"idempotency-key": "s1"})[0] == 201
+    assert billing(owner, "POST", path, start, {"idempotency-key": "s2"})[0] == 409
 
 
 def _drive_api_keys(stack: Stack, recorder: Recorder, owner: User, admin: User) -> None:

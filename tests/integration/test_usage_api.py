@@ -185,6 +185,8 @@ def test_a_soft_quota_accepts_records_a_violation_and_mails_managers_once_per_th
         "sms has reached 80 % of its quota",
     ]
     assert MAILBOX.messages(VIEWER.email) == []
+    # The email names the account as its members know it, not by its id.
+    assert all(f"Account {ACCOUNT}" in m.text for m in owner + admin)
     send([{"id": f"sms-more-{n}", "metric": "sms"} for n in range(5)])
     assert len(MAILBOX.messages(OWNER.email)) == 2
     status, body = call(OWNER, "GET", f"/v1/accounts/{ACCOUNT}/quota-violations")
@@ -301,3 +303,34 @@ def test_keys_need_their_scope_and_their_account(api: Stack) -> None:
     assert status == 403
     status, _ = call(VIEWER, "POST", "/v1/usage", {"events": [{"id": "x", "metric": "sms"}]})
     assert status == 403
+
+
+def test_violations_are_read_a_page_at_a_time_with_cursors_that_stay_in_their_partition(api: Stack) -> None:
+    from tally.usage.dynamo import DynamoUsageStore
+
+    store = DynamoUsageStore(clients.dynamodb(), api.ref("BillingTable"))
+    for n in range(5):
+        at = NOW - timedelta(hours=n)
+        violation = {"id": f"v{n}", "account_id": ACCOUNT, "metric": "sms", "period": "2026-03", "limit": 10}
+        violation |= {"enforcement": "soft"}
+        store.put_violation(ACCOUNT, violation | {"value": str(10 + n), "at": at.isoformat()}, at, f"v{n}")
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(3):
+        query = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+        status, page = call(OWNER, "GET", f"/v1/accounts/{ACCOUNT}/quota-violations", query=query)
+        assert status == 200, page
+        seen += [v["value"] for v in page["violations"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["10", "11", "12", "13", "14"]  # newest first, each once
+    platform = staff(api)
+    status, first = call(platform, "GET", "/v1/quota-violations", query={"limit": "3"})
+    assert status == 200, first
+    assert len(first["violations"]) == 3
+    assert first["next_cursor"] is not None
+    # A feed cursor is not an account's, and an edited one is refused in words.
+    for bad in (first["next_cursor"], "not-a-cursor"):
+        status, body = call(OWNER, "GET", f"/v1/accounts/{ACCOUNT}/quota-violations", query={"cursor": bad})
+        assert (status, body["errors"][0]["field"]) == (422, "cursor"), body

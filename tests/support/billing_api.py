@@ -21,12 +21,15 @@ class BillingApi:
         method: str,
         path: str,
         body: Any = None,
+        headers: dict[str, str] | None = None,
         *,
         query: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         from billing.app import lambda_handler
 
-        event = http_event(method, path, body=body, claims=who.claims() if who else None, query=query)
+        event = http_event(
+            method, path, body=body, claims=who.claims() if who else None, query=query, headers=headers
+        )
         event["requestContext"]["requestId"] = f"req-{uuid.uuid4().hex[:12]}"
         with self.stack.environment("BillingFunction"):
             answer = lambda_handler(event, FakeContext())  # type: ignore[arg-type]

@@ -113,16 +113,15 @@ def reset_function_caches() -> None:
     """Forget what the in-process functions built (services, the policy's caches, clients)."""
     from authorizer import app as authorizer_app
 
-    from accounts import accounts as account_routes
     from accounts import api_keys, wiring
     from auth import routes as auth_routes
-    from tally.http import idempotency
+    from tally.http import idempotency, retries
     from tracking import counter
     from tracking import routes as tracking_routes
 
     clients.reset_clients()
     wiring.reset()
-    account_routes.create_once.cache_clear()
+    retries._idempotent.cache_clear()
     tracking_routes.service.cache_clear()
     counter.projection.cache_clear()
     auth_routes.service.cache_clear()

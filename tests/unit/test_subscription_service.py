@@ -73,7 +73,7 @@ def test_an_upgrade_applies_at_once_with_proration() -> None:
     world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT, active_reason="deal")
     # 10 days in (of 30: 11 April to 11 May), the upgrade to Professional.
     world.clock.at = AT + timedelta(days=10)
-    preview = world.service.preview("acc1", "professional", None)
+    preview = world.service.preview("acc1", "professional", None, CONTEXT)
     assert preview.change.kind == "upgrade"
     assert preview.change.proration is not None
     assert [line.amount for line in preview.change.proration.lines] == [-10000, 30000]
@@ -115,17 +115,58 @@ def test_cancel_at_period_end_then_resume_then_impossible_transitions() -> None:
         world.service.resume("acc1", CONTEXT)
     canceled = world.service.cancel("acc1", False, "closing", CONTEXT)
     assert canceled.status == "canceled"
+    assert world.account_status() == "cancelled"
     with pytest.raises(TransitionRefused, match="canceled subscription cannot be resumed"):
         world.service.resume("acc1", CONTEXT)
-    # Ended: a new subscription may start.
+    # Ended: a new subscription may start, and the returning customer's account is active again.
     assert world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT).status == "trialing"
+    assert world.account_status() == "active"
 
 
-def test_an_incomplete_subscription_canceled_now_leaves_a_pending_account_as_the_accounts_machine_says() -> (
-    None
-):
+def test_an_incomplete_subscription_canceled_now_cancels_the_pending_account() -> None:
     world = World()
     world.service.start("acc1", "bronze", "monthly", "EUR", CONTEXT)
     world.service.cancel("acc1", False, None, CONTEXT)
-    # pending -> cancelled is not a move the accounts' machine allows: the account stays.
-    assert world.account_status() == "pending"
+    assert world.account_status() == "cancelled"
+
+
+def test_a_suspended_account_cannot_lift_its_suspension_by_starting_a_subscription() -> None:
+    world = World(status="suspended")
+    with pytest.raises(Conflict, match="The account is suspended"):
+        world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT)
+    assert world.account_status() == "suspended"
+    assert world.store.actions == []
+
+
+def test_at_the_period_end_a_subscription_set_to_cancel_ends_before_anyone_reads_it_live() -> None:
+    world = World()
+    started = world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT)
+    world.service.cancel("acc1", True, "too dear", CONTEXT)
+    world.clock.advance(timedelta(days=13, hours=23))
+    assert world.service.current("acc1", CONTEXT).status == "trialing"  # not yet
+    assert world.account_status() == "active"
+    world.clock.at = started.current_period_end
+    ended = world.service.current("acc1", CONTEXT)
+    assert (ended.status, ended.ended_at, ended.cancel_at_period_end) == (
+        "canceled",
+        started.current_period_end,
+        False,
+    )
+    assert world.account_status() == "cancelled"
+    assert world.store.actions[-1] == "subscription.canceled"
+    # Settled once: reading again writes nothing more.
+    world.service.current("acc1", CONTEXT)
+    assert world.store.actions.count("subscription.canceled") == 1
+    with pytest.raises(TransitionRefused, match="canceled subscription cannot be resumed"):
+        world.service.resume("acc1", CONTEXT)
+    # A new subscription may start at once: the old one ended.
+    assert world.service.start("acc1", "professional", "monthly", "XOF", CONTEXT).status == "trialing"
+    assert world.account_status() == "active"
+
+
+def test_a_subscription_not_set_to_cancel_is_not_touched_at_its_period_end() -> None:
+    world = World()
+    started = world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT)
+    world.clock.at = started.current_period_end + timedelta(days=3)
+    assert world.service.current("acc1", CONTEXT) == started  # the trial job's to end, not a read's
+    assert world.store.actions == ["subscription.created"]

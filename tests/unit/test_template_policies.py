@@ -127,12 +127,16 @@ CODE_CALLS: dict[str, set[Grant]] = {
     "BillingFunction": {
         # tally.plans.dynamo / tally.subscriptions.dynamo: each write one Transaction with its
         # AUDIT# record. Puts: plans and versions (PLAN#), subscriptions and the account's
-        # SUBSCRIPTION#CURRENT pointer (ACCOUNT#).
-        ("dynamodb:PutItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*", "AUDIT#*"})),
-        # The account's status following its subscription (accounts' add_status_change).
-        ("dynamodb:UpdateItem", "BillingTable", frozenset({"ACCOUNT#*"})),
-        # A plan, a version, an account, its subscription and pointer; the policy's account state.
-        ("dynamodb:GetItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*"})),
+        # SUBSCRIPTION#CURRENT pointer (ACCOUNT#); Idempotency's in-progress record of a start.
+        ("dynamodb:PutItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*", "AUDIT#*", "idempotency#*"})),
+        # The account's status following its subscription (accounts' add_status_change);
+        # Idempotency completes its record.
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"ACCOUNT#*", "idempotency#*"})),
+        # Idempotency removes a failed start's record, so a retry runs again.
+        ("dynamodb:DeleteItem", "BillingTable", frozenset({"idempotency#*"})),
+        # A plan, a version, an account, its subscription and pointer; the policy's account state;
+        # Idempotency's fallback read of its record.
+        ("dynamodb:GetItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*", "idempotency#*"})),
         # A plan's versions; the policy's DynamoUserRecords (Query of USER#<sub>).
         ("dynamodb:Query", "BillingTable", frozenset({"PLAN#*", "USER#*"})),
         # DynamoPlanStore.listed: the catalogue by tier rank (GSI1PK=PLANS).

@@ -1,8 +1,11 @@
 """The account status machine, and the one function that changes an account's status.
 
-pending → active ⇄ suspended → cancelled | expired (DESIGN.md "The billing domain"). Every
-transition is audited with its reason; later issues call `change_status` from billing (with
-`Actor.system(...)` or `Actor.provider(...)` in the context).
+pending → active ⇄ suspended → cancelled | expired (DESIGN.md "The billing domain"), widened by
+decision 0012 for an account that follows its subscription: a subscription canceled (or an
+incomplete one expiring) ends the account from wherever it is, and a returning customer's new
+subscription makes an ended account active again. Every transition is audited with its reason;
+billing moves it in the subscription's own transaction (tally.subscriptions), later issues with
+`Actor.system(...)` or `Actor.provider(...)` in the context.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ from tally.audit.records import AuditContext
 from tally.errors import Conflict, NotFound
 
 TRANSITIONS: dict[AccountStatus, frozenset[AccountStatus]] = {
-    "pending": frozenset({"active"}),
-    "active": frozenset({"suspended"}),
+    "pending": frozenset({"active", "cancelled", "expired"}),
+    "active": frozenset({"suspended", "cancelled", "expired"}),
     "suspended": frozenset({"active", "cancelled", "expired"}),
-    "cancelled": frozenset(),
-    "expired": frozenset(),
+    "cancelled": frozenset({"active"}),
+    "expired": frozenset({"active"}),
 }
 
 
@@ -31,8 +34,6 @@ def transition_problem(current: AccountStatus, wanted: AccountStatus) -> str | N
         return f"The account is already {current}"
     if wanted in TRANSITIONS[current]:
         return None
-    if not TRANSITIONS[current]:
-        return f"The account is {current}: that is final, its status cannot change any more"
     allowed = " or ".join(sorted(TRANSITIONS[current]))
     return f"An account that is {current} can become {allowed}, not {wanted}"
 

@@ -4,25 +4,19 @@ it costs the same however long the history (docs/identity.md "Audit")."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tally.audit.items import record_of
 from tally.audit.records import AuditRecord
-from tally.errors import InvalidInput
-from tally.storage import keys
+from tally.storage import cursors, keys
 from tally.storage.guard import transient_as_unavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 MAX_PAGE = 100
-BAD_CURSOR = "This cursor is not one this API gave: start again without it"
-_KEY_NAMES = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
 
 
 @dataclass(frozen=True)
@@ -60,28 +54,19 @@ def _plan(query: AuditQuery) -> _Plan:
 
 
 def encode_cursor(last_key: dict[str, Any]) -> str:
-    plain = {name: value["S"] for name, value in last_key.items() if name in _KEY_NAMES}
-    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+    return cursors.encode(last_key)
 
 
 def decode_cursor(cursor: str, plan: _Plan) -> dict[str, Any]:
     """The start key a cursor stands for; a cursor of another query (another partition) or one
     that was edited is refused, so a cursor can never widen what the query reads."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        plain = json.loads(raw)
-    except (binascii.Error, ValueError):
-        raise InvalidInput(BAD_CURSOR, field="cursor") from None
-    if (
-        not isinstance(plain, dict)
-        or not all(isinstance(name, str) and isinstance(value, str) for name, value in plain.items())
-        or not set(plain) <= set(_KEY_NAMES)
-        or not {"PK", "SK", plan.partition_name, plan.sort_name} <= set(plain)
-        or plain[plan.partition_name] != plan.partition
-        or not plain["PK"].startswith(keys.AUDIT_PREFIX)
-    ):
-        raise InvalidInput(BAD_CURSOR, field="cursor")
-    return {name: {"S": value} for name, value in plain.items()}
+    return cursors.decode(
+        cursor,
+        partition_name=plan.partition_name,
+        partition=plan.partition,
+        sort_name=plan.sort_name,
+        pk_prefix=keys.AUDIT_PREFIX,
+    )
 
 
 def _bound(at: datetime, *, upper: bool) -> str:

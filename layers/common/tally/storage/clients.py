@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from botocore.client import BaseClient
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
 
     from tally.notifications.mailer import SesV2Client
 
@@ -60,6 +61,12 @@ def sesv2() -> SesV2Client:
     return cast("SesV2Client", session().create_client("sesv2", config=_CONFIG))
 
 
+@lru_cache(maxsize=1)
+def s3() -> S3Client:
+    # Invoice PDFs and the email-template overrides (tally.notifications.overrides).
+    return cast("S3Client", session().create_client("s3", config=_CONFIG))
+
+
 class _OnFirstUse:
     """Stands for the client a factory makes, and has it made when first used."""
 
@@ -83,3 +90,4 @@ def reset_clients() -> None:
     cognito.cache_clear()
     secrets_manager.cache_clear()
     sesv2.cache_clear()
+    s3.cache_clear()

@@ -309,6 +309,26 @@ def violation(account_id: str, at: datetime, violation_id: str) -> Key:
     return _key(usage_pk(account_id), violation_sk(at, violation_id))
 
 
+# --- the email ledger (issue 8; tally.notifications.ledger) ---------------------------------
+#
+#   EMAIL#{entity id}       SENT#{template}#{step}      at most one email per (template, entity,
+#                                                       step): status `sending` (a claim, with
+#                                                       claim_token and claim_expires_at) or `sent`
+#                                                       (message_id, sent_at); step `-` when none
+
+EMAIL_PREFIX = "EMAIL#"
+EMAIL_SENT_PREFIX = "SENT#"
+NO_STEP = "-"
+
+
+def email_sent(template: str, entity_id: str, step: str | None = None) -> Key:
+    """The ledger item of one email: the template, what it is about (an invoice id, an account
+    id), and the step of a series ("J+7" of the dunning ladder), if any."""
+    if not entity_id:
+        raise ValueError("An email in the ledger is about an entity")
+    return _key(f"{EMAIL_PREFIX}{entity_id}", f"{EMAIL_SENT_PREFIX}{template}#{step or NO_STEP}")
+
+
 # --- invoices, credit notes, seller settings (issue 8; docs/billing.md "Invoices") -----------
 #
 #   SETTINGS#BILLING        SETTINGS                    the seller's billing settings (absent: the

@@ -8,12 +8,13 @@ the accounts' own machine (tally.accounts.status) allows the move.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tally import clock as clocks
+from tally.accounts.errors import ChangedMeanwhile
 from tally.accounts.status import transition_problem
-from tally.audit.records import AuditContext
+from tally.audit.records import Actor, AuditContext
 from tally.billing import subscription_state as machine
 from tally.billing.catalogue import Cycle, PublishedVersion
 from tally.billing.periods import BillingAnchor, Period, next_period, period_at, period_containing, trial_end
@@ -67,19 +68,50 @@ class SubscriptionService:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def current(self, account_id: str) -> Subscription:
-        subscription = self._store.current(account_id)
+    def current(self, account_id: str, context: AuditContext) -> Subscription:
+        subscription = self._stored(account_id, context)
         if subscription is None:
             raise NotFound("This account has no subscription: start one first", field="account_id")
         return subscription
 
-    def _changing(self, account_id: str) -> Subscription:
+    def _changing(self, account_id: str, context: AuditContext) -> Subscription:
         """The subscription a change, cancellation or resumption acts on: none is a conflict with
         the account's state (start one first), not a missing resource: the account exists."""
-        subscription = self._store.current(account_id)
+        subscription = self._stored(account_id, context)
         if subscription is None:
             raise NoSubscription("This account has no subscription: start one first", field="account_id")
         return subscription
+
+    def _stored(self, account_id: str, context: AuditContext) -> Subscription | None:
+        subscription = self._store.current(account_id)
+        return None if subscription is None else self._settled(subscription, context)
+
+    def _settled(self, subscription: Subscription, context: AuditContext) -> Subscription:
+        """A subscription set to cancel whose period has ended is canceled, and its account
+        cancelled, before anything reads or changes it: nobody sees it live past its end. (The
+        expiry job of the scheduled-jobs issue does the same without waiting for a request.)
+        Rolling a period over is not done here: it goes with the period's invoice."""
+        end = subscription.current_period_end
+        if not (
+            subscription.cancel_at_period_end
+            and subscription.allows("period_end_reached")
+            and self._now() >= end
+        ):
+            return subscription
+        after = machine.period_end_reached(subscription, next_period=Period(1, end, end))
+        system = replace(
+            context,
+            actor=Actor.system("period-end"),
+            reason="The period ended with the subscription set to cancel",
+        )
+        try:
+            self._store.save(
+                subscription, after, "subscription.canceled", self._follows(after.account_id, after), system
+            )
+        except ChangedMeanwhile:
+            # Another request settled it first: read what it wrote.
+            return self._store.current(after.account_id) or after
+        return after
 
     # -- starting --------------------------------------------------------------------------
 
@@ -99,7 +131,15 @@ class SubscriptionService:
         account = self._accounts.get(account_id)
         if account is None:
             raise NotFound(f"No account '{account_id}'", field="account_id")
-        existing = self._store.current(account_id)
+        if account.status == "suspended":
+            # A new subscription would make the account active again (it follows): that would
+            # lift a suspension its owners cannot lift. Paying what is due does (the invoices).
+            raise Conflict(
+                f"The account is suspended ({account.status_reason or 'no reason given'}): settle what "
+                "is due, or ask the platform to lift the suspension, before starting a subscription",
+                field="account_id",
+            )
+        existing = self._stored(account_id, context)
         if existing is not None and existing.status not in FINAL:
             raise Conflict(
                 f"This account already has a {existing.status} subscription ({existing.id}): change "
@@ -217,8 +257,8 @@ class SubscriptionService:
             immediately=immediately,
         )
 
-    def preview(self, account_id: str, plan_code: str, cycle: Cycle | None) -> Preview:
-        subscription = self._changing(account_id)
+    def preview(self, account_id: str, plan_code: str, cycle: Cycle | None, context: AuditContext) -> Preview:
+        subscription = self._changing(account_id, context)
         if subscription.status in FINAL:
             raise Conflict(f"The subscription is {subscription.status}: start a new one instead")
         stored, version = self._choosable(plan_code)
@@ -235,7 +275,7 @@ class SubscriptionService:
         immediately: bool | None,
         context: AuditContext,
     ) -> tuple[Subscription, Preview]:
-        subscription = self._changing(account_id)
+        subscription = self._changing(account_id, context)
         stored, version = self._choosable(plan_code)
         new = self._choice(stored, version, cycle or subscription.cycle, subscription.currency)
         now = self._now()
@@ -281,7 +321,7 @@ class SubscriptionService:
     def cancel(
         self, account_id: str, at_period_end: bool, reason: str | None, context: AuditContext
     ) -> Subscription:
-        subscription = self._changing(account_id)
+        subscription = self._changing(account_id, context)
         now = self._now()
         if at_period_end:
             after = machine.cancel_at_period_end(subscription, at=now, reason=reason)
@@ -293,7 +333,7 @@ class SubscriptionService:
         return after
 
     def resume(self, account_id: str, context: AuditContext) -> Subscription:
-        subscription = self._changing(account_id)
+        subscription = self._changing(account_id, context)
         after = machine.resume(subscription, at=self._now())
         self._store.save(subscription, after, "subscription.resumed", None, context)
         return after

@@ -23,7 +23,7 @@ from tally.billing.catalogue import PlanVersion
 from tally.billing.metrics import BillableMetric, Contribution
 from tally.billing.quotas import Overrides
 from tally.errors import ServiceUnavailable
-from tally.storage import keys
+from tally.storage import cursors, keys
 from tally.storage.errors import error_code
 from tally.storage.guard import transient_as_unavailable
 from tally.storage.items import from_item, serialize, to_item
@@ -57,6 +57,14 @@ class AccountTerms:
     subscription: CurrentSubscription | None
     version: PlanVersion | None
     overrides: Overrides | None
+
+
+@dataclass(frozen=True)
+class Managers:
+    """Who gets an account's soft-quota emails, and the account's name to tell them which."""
+
+    account_name: str | None
+    recipients: list[tuple[str, str | None]]  # (email, locale)
 
 
 @dataclass(frozen=True)
@@ -421,41 +429,61 @@ class DynamoUsageStore:
         with transient_as_unavailable():
             self._client.put_item(TableName=self._table, Item=item)
 
-    def violations(self, account_id: str, limit: int = 100) -> list[dict[str, Any]]:
-        with transient_as_unavailable():
-            page = self._client.query(
-                TableName=self._table,
-                KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
-                ExpressionAttributeValues={
-                    ":pk": {"S": keys.usage_pk(account_id)},
-                    ":prefix": {"S": keys.VIOLATION_PREFIX},
-                },
-                ScanIndexForward=False,
-                Limit=limit,
+    def violations(
+        self, account_id: str, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the account's violations, newest first, and the cursor of the next page."""
+        params: dict[str, Any] = {
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": keys.usage_pk(account_id)},
+                ":prefix": {"S": keys.VIOLATION_PREFIX},
+            },
+        }
+        if cursor:
+            params["ExclusiveStartKey"] = cursors.decode(
+                cursor,
+                partition_name="PK",
+                partition=keys.usage_pk(account_id),
+                sort_name="SK",
+                pk_prefix=keys.USAGE_PREFIX,
             )
-        return [from_item(item) for item in page["Items"]]
+        return self._page(params, limit)
 
-    def violations_between(self, start: datetime, end: datetime, limit: int = 100) -> list[dict[str, Any]]:
-        with transient_as_unavailable():
-            page = self._client.query(
-                TableName=self._table,
-                IndexName="GSI1",
-                KeyConditionExpression="GSI1PK = :feed AND GSI1SK BETWEEN :start AND :end",
-                ExpressionAttributeValues={
-                    ":feed": {"S": keys.VIOLATIONS_FEED},
-                    ":start": {"S": start.isoformat(timespec="microseconds")},
-                    ":end": {"S": end.isoformat(timespec="microseconds") + "~"},
-                },
-                ScanIndexForward=False,
-                Limit=limit,
+    def violations_between(
+        self, start: datetime, end: datetime, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of every account's violations between two instants, newest first."""
+        params: dict[str, Any] = {
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :feed AND GSI1SK BETWEEN :start AND :end",
+            "ExpressionAttributeValues": {
+                ":feed": {"S": keys.VIOLATIONS_FEED},
+                ":start": {"S": start.isoformat(timespec="microseconds")},
+                ":end": {"S": end.isoformat(timespec="microseconds") + "~"},
+            },
+        }
+        if cursor:
+            params["ExclusiveStartKey"] = cursors.decode(
+                cursor,
+                partition_name="GSI1PK",
+                partition=keys.VIOLATIONS_FEED,
+                sort_name="GSI1SK",
+                pk_prefix=keys.USAGE_PREFIX,
             )
-        return [from_item(item) for item in page["Items"]]
+        return self._page(params, limit)
+
+    def _page(self, params: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        with transient_as_unavailable():
+            page = self._client.query(TableName=self._table, ScanIndexForward=False, Limit=limit, **params)
+        last = page.get("LastEvaluatedKey")
+        return [from_item(item) for item in page["Items"]], cursors.encode(dict(last)) if last else None
 
     # -- who gets soft-quota emails ------------------------------------------------------------
 
-    def managers(self, account_id: str) -> list[tuple[str, str | None]]:
-        """Owners' and admins' (email, locale): one Query of the members, one BatchGetItem of
-        their profiles (an account has few managers)."""
+    def managers(self, account_id: str) -> Managers:
+        """The account's name and its owners' and admins' (email, locale): one Query of the
+        members, one BatchGetItem of the account and their profiles (an account has few managers)."""
         with transient_as_unavailable():
             page = self._client.query(
                 TableName=self._table,
@@ -468,18 +496,23 @@ class DynamoUsageStore:
         members = [from_item(item) for item in page["Items"]]
         managers = [m for m in members if m.get("role") in ("owner", "admin")]
         if not managers:
-            return []
-        subjects = sorted({str(m["SK"]).removeprefix(keys.MEMBER_PREFIX) for m in managers})[:100]
+            return Managers(None, [])
+        subjects = sorted({str(m["SK"]).removeprefix(keys.MEMBER_PREFIX) for m in managers})[:99]
+        wanted = [keys.account(account_id), *(keys.user_profile(s) for s in subjects)]
         with transient_as_unavailable():
-            answer = self._client.batch_get_item(
-                RequestItems={self._table: {"Keys": [keys.user_profile(s) for s in subjects]}}
-            )
+            answer = self._client.batch_get_item(RequestItems={self._table: {"Keys": wanted}})
+        found = [from_item(i) for i in answer.get("Responses", {}).get(self._table, [])]
+        name = next((str(i["name"]) for i in found if i["PK"] == keys.account_pk(account_id)), None)
         locales = {
             str(p["PK"]).removeprefix(keys.USER_PREFIX): p.get("locale")
-            for p in (from_item(i) for i in answer.get("Responses", {}).get(self._table, []))
+            for p in found
+            if str(p["PK"]).startswith(keys.USER_PREFIX)
         }
-        return [
-            (str(m["email"]), locales.get(str(m["SK"]).removeprefix(keys.MEMBER_PREFIX)))
-            for m in managers
-            if m.get("email")
-        ]
+        return Managers(
+            name,
+            [
+                (str(m["email"]), locales.get(str(m["SK"]).removeprefix(keys.MEMBER_PREFIX)))
+                for m in managers
+                if m.get("email")
+            ],
+        )

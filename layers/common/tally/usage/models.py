@@ -248,6 +248,7 @@ class ViolationOut(WireModel):
 
 class ViolationsOut(WireModel):
     violations: list[ViolationOut]
+    next_cursor: str | None = Field(None, description="The next page's cursor; null on the last page")
 
 
 class ChargeLineOut(WireModel):
