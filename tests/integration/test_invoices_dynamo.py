@@ -195,3 +195,29 @@ def test_paying_the_first_invoice_activates_the_subscription_in_the_same_transac
     current = subscriptions.current("acc1")
     assert current is not None
     assert current.status == "active"
+
+
+def test_a_filtered_account_listing_pages_to_its_end_and_bad_cursors_are_refused(stack: Stack) -> None:
+    world = World(stack)
+    ids = []
+    for minutes in range(6):
+        world.clock.at = AT + timedelta(minutes=minutes)
+        ids.append(world.draft())
+    world.service.finalize(ids[0], CONTEXT)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):  # pages of two, mostly drafts filtered out: short or empty pages go on
+        page = world.service.page(Listing(account_id="acc1", status="open", limit=2, cursor=cursor))
+        seen += [invoice.id for invoice in page.invoices]
+        cursor = page.cursor
+        if cursor is None:
+            break
+    assert seen == [ids[0]]
+    assert cursor is None
+    other = world.service.page(Listing(account_id="acc1", limit=2)).cursor
+    assert other is not None
+    with pytest.raises(InvalidInput) as refused:
+        world.service.page(Listing(account_id="acc2", cursor=other))  # another account's cursor
+    assert refused.value.field == "cursor"
+    with pytest.raises(InvalidInput):
+        world.service.page(Listing(cursor="bm90IGEgY3Vyc29y"))

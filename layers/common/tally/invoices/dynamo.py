@@ -24,7 +24,7 @@ from tally.billing.invoices import Invoice, InvoiceStatus
 from tally.billing.seller import SellerSettings, parse_seller_settings
 from tally.errors import InvalidInput
 from tally.invoices.ports import Listing, Page, SequenceMoved, SubscriptionFollows
-from tally.storage import keys
+from tally.storage import cursors, keys
 from tally.storage.guard import transient_as_unavailable
 from tally.storage.items import from_item, to_item
 from tally.storage.transaction import Transaction, TransactionRefused
@@ -82,7 +82,10 @@ def _decode(cursor: str) -> dict[str, Any]:
         state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("This cursor is not one a listing answered", field="cursor") from None
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or not all(
+        status in STATUSES and (position is None or isinstance(position, str))
+        for status, position in state.items()
+    ):
         raise InvalidInput("This cursor is not one a listing answered", field="cursor")
     return state
 
@@ -269,21 +272,21 @@ class DynamoInvoiceStore:
         """An account's invoices: one Query of GSI1 (a status is a filter). The platform's: one
         Query of GSI2 per status asked (at most five), merged newest first."""
         limit = max(1, min(listing.limit, MAX_PAGE))
-        state = _decode(listing.cursor) if listing.cursor else {}
         low = keys.invoice_index_sk(listing.start, "") if listing.start else "0"
         high = keys.invoice_index_sk(listing.end, "") if listing.end else "9"
         if listing.account_id is not None:
-            return self._list_account(listing, low, high, limit, state)
+            return self._list_account(listing, low, high, limit)
+        state = _decode(listing.cursor) if listing.cursor else {}
         statuses: list[str] = [listing.status] if listing.status else list(STATUSES)
         fetched: dict[str, tuple[list[dict[str, Any]], bool]] = {}
         for status in statuses:
             position = state.get(status, "")
             if position is None:
                 continue  # this status is exhausted
-            items, more = self._query(
-                "GSI2", f"{keys.INVOICES_IN_STATUS}{status}", low, high, limit, position or None, None
-            )
-            fetched[status] = (items, more)
+            partition = f"{keys.INVOICES_IN_STATUS}{status}"
+            start = _after(partition, position) if position else None
+            items, last = self._query("GSI2", partition, low, high, limit, start, None)
+            fetched[status] = (items, last is not None)
         merged = sorted(
             ((item["GSI2SK"]["S"], status, item) for status, (items, _) in fetched.items() for item in items),
             key=lambda entry: entry[0],
@@ -308,21 +311,22 @@ class DynamoInvoiceStore:
         cursor = _encode(after) if any(value is not None for value in after.values()) else None
         return Page([invoice_of(item) for _, _, item in merged], cursor)
 
-    def _list_account(self, listing: Listing, low: str, high: str, limit: int, state: dict[str, Any]) -> Page:
+    def _list_account(self, listing: Listing, low: str, high: str, limit: int) -> Page:
+        """One Query of GSI1; a status filters that page (which may come back short, or empty
+        with a cursor: the shared codec's cursor is the Query's LastEvaluatedKey)."""
         assert listing.account_id is not None
-        items, more = self._query(
-            "GSI1",
-            f"{keys.INVOICES_OF_ACCOUNT}{listing.account_id}",
-            low,
-            high,
-            limit,
-            state.get("after"),
-            listing.status,
-        )
-        cursor = _encode({"after": items[-1]["GSI1SK"]["S"]}) if more and items else None
-        if more and not items:
-            cursor = listing.cursor
-        return Page([invoice_of(item) for item in items], cursor)
+        partition = f"{keys.INVOICES_OF_ACCOUNT}{listing.account_id}"
+        start = None
+        if listing.cursor:
+            start = cursors.decode(
+                listing.cursor,
+                partition_name="GSI1PK",
+                partition=partition,
+                sort_name="GSI1SK",
+                pk_prefix=keys.INVOICE_PREFIX,
+            )
+        items, last = self._query("GSI1", partition, low, high, limit, start, listing.status)
+        return Page([invoice_of(item) for item in items], cursors.encode(last) if last else None)
 
     def _query(
         self,
@@ -331,10 +335,10 @@ class DynamoInvoiceStore:
         low: str,
         high: str,
         limit: int,
-        after: str | None,
+        start: dict[str, Any] | None,
         status: str | None,
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """One Query of `index`, newest first, below `after` (an index sort key); (items, more)."""
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One Query of `index`, newest first, from `start`: (items, LastEvaluatedKey or None)."""
         params: dict[str, Any] = {
             "TableName": self._table.name,
             "IndexName": index,
@@ -347,19 +351,23 @@ class DynamoInvoiceStore:
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        if after:
-            invoice_id = after.rsplit("#", 1)[1]
-            params["ExclusiveStartKey"] = keys.invoice(invoice_id) | {
-                f"{index}PK": {"S": partition},
-                f"{index}SK": {"S": after},
-            }
+        if start:
+            params["ExclusiveStartKey"] = start
         if status is not None:
             params["FilterExpression"] = "#status = :status"
             params["ExpressionAttributeNames"] = {"#status": "status"}
             params["ExpressionAttributeValues"][":status"] = {"S": status}
         with transient_as_unavailable():
             page = self._table.client.query(**params)
-        return list(page.get("Items", [])), "LastEvaluatedKey" in page
+        return list(page.get("Items", [])), page.get("LastEvaluatedKey")
+
+
+def _after(partition: str, sort: str) -> dict[str, Any]:
+    """The GSI2 start key just past the invoice whose index sort key is `sort` (`{at}#{id}`);
+    rebuilt from the status's own partition, so a cursor cannot widen what is read."""
+    if "#" not in sort:
+        raise InvalidInput("This cursor is not one a listing answered", field="cursor")
+    return keys.invoice(sort.rsplit("#", 1)[1]) | {"GSI2PK": {"S": partition}, "GSI2SK": {"S": sort}}
 
 
 class DynamoSellerStore:
