@@ -327,3 +327,74 @@ def email_sent(template: str, entity_id: str, step: str | None = None) -> Key:
     if not entity_id:
         raise ValueError("An email in the ledger is about an entity")
     return _key(f"{EMAIL_PREFIX}{entity_id}", f"{EMAIL_SENT_PREFIX}{template}#{step or NO_STEP}")
+
+
+# --- invoices, credit notes, seller settings (issue 8; docs/billing.md "Invoices") -----------
+#
+#   SETTINGS#BILLING        SETTINGS                    the seller's billing settings (absent: the
+#                                                       shipped defaults apply)
+#   INVOICE#{id}            INVOICE                     an invoice, every field, and `fingerprint`;
+#                                                       GSI1PK=INVOICES#{account}, GSI2PK=INVOICES#{status},
+#                                                       both SK `{created_at}#{id}`; while open,
+#                                                       DUEPK=INVOICES_DUE, DUESK=`{due date}#{id}`
+#   INVOICE#{id}            CREDITNOTE#{credit note id} a credit note of the invoice
+#   SUBSCRIPTION#{id}       INVOICE#{period start}      claim: the one invoice of a subscription's period
+#   SEQUENCE#{INV|CN}#{period}  SEQUENCE                a gapless counter: `value`, the last number drawn
+#                                                       (period `YYYY-MM`, `YYYY` or `ALL`: the reset)
+
+SELLER_SETTINGS_SK = "SETTINGS"
+INVOICE_PREFIX = "INVOICE#"
+INVOICE_SK = "INVOICE"
+CREDIT_NOTE_PREFIX = "CREDITNOTE#"
+INVOICES_OF_ACCOUNT = "INVOICES#"  # GSI1PK prefix: an account's invoices
+INVOICES_IN_STATUS = "INVOICES#"  # GSI2PK prefix: every invoice in one status (the platform's view)
+INVOICES_DUE = "INVOICES_DUE"  # DUEPK of open invoices, by due date (dunning)
+SEQUENCE_SK = "SEQUENCE"
+
+
+def seller_settings() -> Key:
+    return _key("SETTINGS#BILLING", SELLER_SETTINGS_SK)
+
+
+def invoice_pk(invoice_id: str) -> str:
+    return f"{INVOICE_PREFIX}{invoice_id}"
+
+
+def invoice(invoice_id: str) -> Key:
+    return _key(invoice_pk(invoice_id), INVOICE_SK)
+
+
+def invoice_index_sk(created_at: datetime, invoice_id: str) -> str:
+    """Newest first when read backwards: fixed-width UTC instant, then the id."""
+    return f"{created_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{invoice_id}"
+
+
+def invoice_index(
+    account_id: str, status: str, created_at: datetime, invoice_id: str, due: date | None
+) -> dict[str, dict[str, str]]:
+    """The invoice's index attributes: by account (GSI1), by status (GSI2), and while it is open
+    with a due date, by due date (DueIndex, sparse)."""
+    sort = invoice_index_sk(created_at, invoice_id)
+    attributes = {
+        "GSI1PK": {"S": f"{INVOICES_OF_ACCOUNT}{account_id}"},
+        "GSI1SK": {"S": sort},
+        "GSI2PK": {"S": f"{INVOICES_IN_STATUS}{status}"},
+        "GSI2SK": {"S": sort},
+    }
+    if status == "open" and due is not None:
+        attributes |= {"DUEPK": {"S": INVOICES_DUE}, "DUESK": {"S": f"{due.isoformat()}#{invoice_id}"}}
+    return attributes
+
+
+def credit_note(invoice_id: str, credit_note_id: str) -> Key:
+    return _key(invoice_pk(invoice_id), f"{CREDIT_NOTE_PREFIX}{credit_note_id}")
+
+
+def subscription_invoice_claim(subscription_id: str, period_start: datetime) -> Key:
+    start = period_start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _key(f"{SUBSCRIPTION_PREFIX}{subscription_id}", f"{INVOICE_PREFIX}{start}")
+
+
+def sequence(sequence_key: str) -> Key:
+    """`sequence_key` from tally.billing.numbering.sequence_key (`INV#2026-04`)."""
+    return _key(f"SEQUENCE#{sequence_key}", SEQUENCE_SK)

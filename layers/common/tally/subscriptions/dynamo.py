@@ -140,23 +140,38 @@ class DynamoSubscriptionStore:
         context: AuditContext,
     ) -> None:
         transaction = self._table.transaction(context)
-        transaction.put(
-            subscription_item(after),
-            condition="fingerprint = :before",
-            values={":before": fingerprint(before)},
-            label="subscription",
-        )
-        transaction.put(
-            pointer_item(after),
-            condition="subscription_id = :id",
-            values={":id": before.id},
-            label="current",
-        )
-        transaction.audit(
-            action, "subscription", after.id, account_id=after.account_id, changes=_changes(before, after)
-        )
-        self._follow(transaction, follows)
+        add_subscription_change(transaction, before, after, action, follows, self._table.now().isoformat())
         try:
             self._table.commit(transaction)
         except TransactionRefused as refused:
             raise ChangedMeanwhile(CHANGED_MEANWHILE) from refused
+
+
+def add_subscription_change(
+    transaction: Transaction,
+    before: Subscription,
+    after: Subscription,
+    action: str,
+    follows: AccountFollows | None,
+    at: str,
+) -> None:
+    """`after` in place of `before` (conditional on its fingerprint), the pointer, the audit
+    record and the account's status when it follows, added to `transaction`: the subscription
+    store's own change, and the invoices' when a payment activates or restores a subscription."""
+    transaction.put(
+        subscription_item(after),
+        condition="fingerprint = :before",
+        values={":before": fingerprint(before)},
+        label="subscription",
+    )
+    transaction.put(
+        pointer_item(after),
+        condition="subscription_id = :id",
+        values={":id": before.id},
+        label="current",
+    )
+    transaction.audit(
+        action, "subscription", after.id, account_id=after.account_id, changes=_changes(before, after)
+    )
+    if follows is not None:
+        add_status_change(transaction, follows.account, follows.status, follows.reason, at)

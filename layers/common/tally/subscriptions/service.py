@@ -341,12 +341,17 @@ class SubscriptionService:
     # -- the account follows ---------------------------------------------------------------
 
     def _follows(self, account_id: str, subscription: Subscription) -> AccountFollows | None:
-        """The account's status change the subscription's status implies, when the accounts'
-        machine allows it from where the account is (else the account stays as it is)."""
-        wanted = machine.account_status_for(subscription.status)
-        account = self._accounts.get(account_id)
-        if wanted is None or account is None or account.status == wanted:
-            return None
-        if transition_problem(account.status, wanted) is not None:
-            return None
-        return AccountFollows(account, wanted, f"Subscription {subscription.id} is {subscription.status}")
+        return account_follows(self._accounts, account_id, subscription)
+
+
+def account_follows(accounts: Accounts, account_id: str, subscription: Subscription) -> AccountFollows | None:
+    """The account's status change the subscription's status implies, when the accounts' machine
+    allows it from where the account is (else the account stays as it is). Also used when paying
+    an invoice moves the subscription (tally.invoices.service)."""
+    wanted = machine.account_status_for(subscription.status)
+    account = accounts.get(account_id)
+    if wanted is None or account is None or account.status == wanted:
+        return None
+    if transition_problem(account.status, wanted) is not None:
+        return None
+    return AccountFollows(account, wanted, f"Subscription {subscription.id} is {subscription.status}")

@@ -1,0 +1,253 @@
+"""The seller's billing settings: who issues the invoices, how they are numbered and taxed.
+
+Platform admins edit them (GET/PUT /v1/settings/billing, audited); until they do, the defaults
+shipped as data (`tally/billing/seller_data/defaults.json`, inside the layer) apply. Rates are
+Decimal fractions ("0.20" is 20 %), never floats; amounts are integer minor units.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    model_validator,
+)
+
+from tally.billing.amounts import Currency, canonical_decimal
+from tally.billing.numbering import Reset, format_problem
+from tally.billing.periods import time_zone
+from tally.countries import is_country
+from tally.errors import InvalidInput
+from tally.validation import describe_errors
+
+_CONFIG = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+_DATA = "tally.billing.seller_data"
+_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+Mention = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+def _rate(value: object) -> object:
+    if isinstance(value, float):
+        raise ValueError(f'Write this rate as a string, e.g. "{value}", not a binary float')
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            raise ValueError(f"'{value}' is not a decimal number (e.g. \"0.20\" for 20 %)") from None
+    return value
+
+
+def _fraction(value: Decimal) -> Decimal:
+    if not value.is_finite() or value < 0 or value > 1:
+        raise ValueError(f'A rate is a fraction between 0 and 1 ("0.20" for 20 %): got {value}')
+    return value
+
+
+Rate = Annotated[
+    Decimal,
+    BeforeValidator(_rate),
+    AfterValidator(_fraction),
+    PlainSerializer(canonical_decimal, return_type=str, when_used="json"),
+]
+
+
+def _code(value: str) -> str:
+    if not _CODE.fullmatch(value):
+        raise ValueError(f"'{value}' is not a code: lower-case letters, digits, - and _ (e.g. fr_vat_20)")
+    return value
+
+
+def _zone(value: str) -> str:
+    time_zone(value)
+    return value
+
+
+def _country(value: str) -> str:
+    if not is_country(value):
+        raise ValueError(f"'{value}' is not an ISO 3166 alpha-2 country code (e.g. FR, SN)")
+    return value
+
+
+def _digits(count: int, what: str) -> Any:
+    def check(value: str) -> str:
+        compact = value.replace(" ", "")
+        if not (compact.isdigit() and len(compact) == count):
+            raise ValueError(f"A {what} has {count} digits: got '{value}'")
+        return compact
+
+    return AfterValidator(check)
+
+
+class TaxRate(BaseModel):
+    """A tax rate invoices can name by its code. A zero rate carries the legal mention that
+    explains the exemption (e.g. "TVA non applicable, art. 293 B du CGI")."""
+
+    model_config = _CONFIG
+
+    code: Annotated[str, AfterValidator(_code)]
+    name: Text
+    rate: Rate
+    country: Annotated[str, AfterValidator(_country)] | None = None
+    legal_mention: Mention | None = None
+
+    @model_validator(mode="after")
+    def _exempt_says_why(self) -> TaxRate:
+        if self.rate == 0 and self.legal_mention is None:
+            raise ValueError("legal_mention: an exempt (0 %) rate needs its legal mention on the invoice")
+        return self
+
+
+class Address(BaseModel):
+    model_config = _CONFIG
+
+    line1: Text
+    line2: Text | None = None
+    postal_code: Annotated[str, Field(max_length=20)] | None = None
+    city: Text
+    country: Annotated[str, AfterValidator(_country)]
+
+
+class BankDetails(BaseModel):
+    """Where transfers go: an IBAN with its BIC, or a local account number (UEMOA RIB...)."""
+
+    model_config = _CONFIG
+
+    account_holder: Text
+    bank_name: Text | None = None
+    iban: Annotated[str, Field(pattern=r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}$")] | None = None
+    bic: Annotated[str, Field(pattern=r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$")] | None = None
+    account_number: Annotated[str, Field(min_length=5, max_length=40)] | None = None
+
+    @model_validator(mode="after")
+    def _an_account(self) -> BankDetails:
+        if self.iban is None and self.account_number is None:
+            raise ValueError("iban: give an IBAN (with its BIC) or a local account_number")
+        if self.iban is not None and self.bic is None:
+            raise ValueError("bic: an IBAN goes with the bank's BIC")
+        return self
+
+
+class MobileMoney(BaseModel):
+    """A number customers pay by mobile money, shown on invoices."""
+
+    model_config = _CONFIG
+
+    provider: Literal["wave", "orange_money", "mtn_momo", "free_money", "moov_money", "other"]
+    number: Annotated[str, Field(pattern=r"^\+?[0-9 ]{6,20}$")]
+    name: Text | None = None
+
+
+class Numbering(BaseModel):
+    model_config = _CONFIG
+
+    format: Annotated[str, Field(min_length=1, max_length=40)]
+    reset: Reset = "monthly"
+
+    @model_validator(mode="after")
+    def _usable(self) -> Numbering:
+        if problem := format_problem(self.format, self.reset):
+            raise ValueError(f"format: {problem}")
+        return self
+
+
+class LatePayment(BaseModel):
+    """France's mandatory mentions (Code de commerce L441-10): the penalty rate for late payment
+    and, for business customers, the 40 € flat recovery indemnity."""
+
+    model_config = _CONFIG
+
+    penalty_rate: Rate = Field(description='Annual rate applied to late amounts, e.g. "0.1215"')
+    recovery_indemnity: Annotated[int, Field(ge=0)] = Field(
+        default=4000, description="Minor units of recovery_currency (4000: 40.00 €)"
+    )
+    recovery_currency: Currency = "EUR"
+    business_customers_only: bool = True
+    mention_fr: Mention
+    mention_en: Mention
+
+
+class SellerSettings(BaseModel):
+    model_config = _CONFIG
+
+    legal_name: Text
+    address: Address
+    siren: Annotated[str, _digits(9, "SIREN")] | None = None
+    siret: Annotated[str, _digits(14, "SIRET")] | None = None
+    vat_number: Annotated[str, Field(pattern=r"^[A-Z]{2}[A-Z0-9]{2,13}$")] | None = None
+    email: Annotated[str, Field(max_length=254)] | None = None
+    phone: Annotated[str, Field(max_length=30)] | None = None
+    logo: Annotated[str, Field(max_length=500, description="An S3 key or an https URL")] | None = None
+    bank: BankDetails | None = None
+    mobile_money: Annotated[list[MobileMoney], Field(max_length=10)] = []
+    time_zone: Annotated[str, AfterValidator(_zone)] = "Europe/Paris"
+    default_currency: Currency = "EUR"
+    payment_terms_days: Annotated[int, Field(ge=0, le=365)] = 15
+    tax_rates: Annotated[list[TaxRate], Field(min_length=1, max_length=50)]
+    default_tax_rate: str
+    prices_include_tax: bool = False
+    invoice_numbering: Numbering = Numbering(format="INV-{YYYY}{MM}-{NNNNN}")
+    credit_note_numbering: Numbering = Numbering(format="CN-{YYYY}{MM}-{NNNNN}")
+    late_payment: LatePayment | None = None
+    footer: Mention | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SellerSettings:
+        codes = [rate.code for rate in self.tax_rates]
+        for index, code in enumerate(codes):
+            if code in codes[:index]:
+                raise ValueError(f"tax_rates.{index}.code: '{code}' is used twice")
+        if self.default_tax_rate not in codes:
+            raise ValueError(f"default_tax_rate: '{self.default_tax_rate}' is not one of {', '.join(codes)}")
+        if self.siret is not None and self.siren is not None and not self.siret.startswith(self.siren):
+            raise ValueError("siret: a SIRET starts with its SIREN")
+        if self.invoice_numbering.format == self.credit_note_numbering.format:
+            raise ValueError("credit_note_numbering.format: credit notes need a format of their own")
+        return self
+
+    def tax_rate(self, code: str | None) -> TaxRate:
+        """The rate of this code (the default when None); InvalidInput naming the known ones."""
+        wanted = code or self.default_tax_rate
+        for rate in self.tax_rates:
+            if rate.code == wanted:
+                return rate
+        known = ", ".join(rate.code for rate in self.tax_rates)
+        raise InvalidInput(
+            f"'{wanted}' is not a tax rate of the seller: use one of {known}", field="tax_rate"
+        )
+
+
+def parse_seller_settings(data: Mapping[str, Any], *, prefix: str = "") -> SellerSettings:
+    """Settings from plain JSON values; InvalidInput naming the first wrong field otherwise."""
+    try:
+        return SellerSettings.model_validate(data)
+    except ValidationError as error:
+        problems = describe_errors(error.errors(include_url=False), prefix=prefix)
+        first = problems[0]
+        message, field = str(first["message"]), str(first["field"])
+        # A model-level check names its field first ("siret: a SIRET starts with its SIREN").
+        head, _, rest = message.partition(": ")
+        if rest and re.fullmatch(r"[a-z_]+(\.[a-z0-9_]+)*", head):
+            base = "" if field in ("body", prefix) else field
+            field = ".".join(part for part in (prefix, base.removeprefix(f"{prefix}."), head) if part)
+            message = rest
+        raise InvalidInput(message, field=field) from None
+
+
+def default_seller_settings() -> SellerSettings:
+    """The defaults shipped with the layer; read each time (the file is small and cached by the OS)."""
+    text = resources.files(_DATA).joinpath("defaults.json").read_text(encoding="utf-8")
+    return parse_seller_settings(json.loads(text, parse_float=Decimal))

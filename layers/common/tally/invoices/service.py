@@ -1,0 +1,364 @@
+"""Invoices below the HTTP layer: drafts, finalisation with a gapless number, payments, void,
+uncollectible, credit notes, listings; and the seller's billing settings.
+
+The routes (later) call these methods with an AuditContext; every change is one transaction with
+its audit record (tally.invoices.dynamo). Numbers are drawn at finalisation: the store's
+transaction moves the sequence's counter from the value read to the next, conditionally, so of
+concurrent finalisations one wins each number and the others draw again (bounded, with jitter).
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tally import clock as clocks
+from tally.accounts.domain import Account
+from tally.accounts.errors import ChangedMeanwhile
+from tally.audit.records import AuditContext
+from tally.billing import invoices as machine
+from tally.billing.amounts import Currency
+from tally.billing.credit_notes import CreditNote, CreditNoteIn, apply_credit_note, credit_note
+from tally.billing.invoice_lines import LineIn
+from tally.billing.invoices import CouponRef, Customer, Invoice, Payment
+from tally.billing.numbering import render, sequence_key
+from tally.billing.seller import SellerSettings, default_seller_settings, parse_seller_settings
+from tally.billing.subscription_state import Instant
+from tally.clock import Clock
+from tally.errors import InvalidInput, NotFound, ServiceUnavailable
+from tally.invoices.ports import (
+    Customers,
+    InvoiceStore,
+    Listing,
+    Page,
+    SellerStore,
+    SequenceMoved,
+    SubscriptionFollows,
+)
+from tally.subscriptions.ports import Accounts, SubscriptionStore
+from tally.subscriptions.service import account_follows
+
+MAX_ATTEMPTS = 200  # draws of a number before answering 503 (50 concurrent finalisations need < 50)
+_CONFIG = ConfigDict(extra="forbid", frozen=True)
+# Customers whose invoices are in French (the rest read English), until accounts carry a locale.
+FRENCH_SPEAKING = frozenset(
+    {
+        "FR",
+        "BE",
+        "CH",
+        "LU",
+        "MC",
+        "SN",
+        "CI",
+        "ML",
+        "BF",
+        "NE",
+        "TG",
+        "BJ",
+        "GN",
+        "CM",
+        "GA",
+        "CG",
+        "CD",
+        "CF",
+        "TD",
+        "DJ",
+        "KM",
+        "MG",
+        "RW",
+        "BI",
+        "HT",
+    }
+)
+
+
+def new_invoice_id() -> str:
+    return f"inv_{secrets.token_hex(10)}"
+
+
+def new_credit_note_id() -> str:
+    return f"cn_{secrets.token_hex(10)}"
+
+
+class DraftIn(BaseModel):
+    """POST /v1/invoices (platform admins), or the subscription invoicing of a period."""
+
+    model_config = _CONFIG
+
+    account_id: Annotated[str, Field(min_length=1, max_length=64)]
+    currency: Currency
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)]
+    coupon: CouponRef | None = None
+    due_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    memo: Annotated[str, Field(max_length=2000)] | None = None
+    subscription_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    period_start: Instant | None = None
+    period_end: Instant | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> DraftIn:
+        if self.subscription_id is not None and (self.period_start is None or self.period_end is None):
+            raise ValueError("period_start: a subscription's invoice names its period (start and end)")
+        if self.period_start and self.period_end and self.period_end <= self.period_start:
+            raise ValueError("period_end: a period ends after it starts")
+        return self
+
+
+class DraftChanges(BaseModel):
+    """PATCH /v1/invoices/{id}: only the fields sent change (`model_fields_set`)."""
+
+    model_config = _CONFIG
+
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=200)] | None = None
+    coupon: CouponRef | None = None
+    due_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    memo: Annotated[str, Field(max_length=2000)] | None = None
+
+
+def customer_of(account: Account) -> Customer:
+    return Customer(
+        account_id=account.id,
+        name=account.name,
+        email=account.email,
+        country=account.country,
+        siren=account.siren,
+        siret=account.siret,
+        locale="fr" if account.country in FRENCH_SPEAKING else "en",
+    )
+
+
+class AccountCustomers:
+    """Customers read from the accounts (tally.subscriptions.ports.Accounts)."""
+
+    def __init__(self, accounts: Accounts) -> None:
+        self._accounts = accounts
+
+    def customer(self, account_id: str) -> Customer | None:
+        account = self._accounts.get(account_id)
+        return customer_of(account) if account is not None else None
+
+
+class SellerSettingsService:
+    """GET/PUT /v1/settings/billing: the stored settings, else the shipped defaults."""
+
+    def __init__(self, store: SellerStore) -> None:
+        self._store = store
+
+    def current(self) -> SellerSettings:
+        return self._store.get() or default_seller_settings()
+
+    def replace(self, data: Mapping[str, Any], context: AuditContext) -> SellerSettings:
+        """Validated (InvalidInput naming the field), then stored conditionally on what was read."""
+        after = parse_seller_settings(data)
+        self._store.put(self._store.get(), after, context)
+        return after
+
+
+class InvoiceService:
+    def __init__(
+        self,
+        store: InvoiceStore,
+        settings: SellerSettingsService,
+        customers: Customers,
+        *,
+        subscriptions: SubscriptionStore | None = None,
+        accounts: Accounts | None = None,
+        clock: Clock | None = None,
+        pause: Callable[[int], None] | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        """`subscriptions` and `accounts`: paying a subscription's invoice activates or restores
+        the subscription (and the account follows) in the same transaction; without them a
+        payment changes the invoice only."""
+        self._store = store
+        self._subscriptions = subscriptions
+        self._accounts = accounts
+        self._settings = settings
+        self._customers = customers
+        self._clock = clock
+        self._pause = pause or _jitter
+        self._attempts = max_attempts
+
+    def _now(self) -> datetime:
+        return (self._clock or clocks.get_clock()).now()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, invoice_id: str) -> Invoice:
+        invoice = self._store.get(invoice_id)
+        if invoice is None:
+            raise NotFound(f"No invoice '{invoice_id}'", field="invoice_id")
+        return invoice
+
+    def page(self, listing: Listing) -> Page:
+        """GET /v1/accounts/{id}/invoices (listing.account_id set) and GET /v1/invoices."""
+        if listing.start and listing.end and listing.end <= listing.start:
+            raise InvalidInput("'to' must be after 'from'", field="to")
+        return self._store.page(listing)
+
+    def credit_notes(self, invoice_id: str) -> list[CreditNote]:
+        self.get(invoice_id)
+        return self._store.credit_notes(invoice_id)
+
+    # -- drafts ----------------------------------------------------------------------------
+
+    def create_draft(self, request: DraftIn, context: AuditContext) -> Invoice:
+        """A draft; for a subscription's period, the period's first invoice if it has one."""
+        if self._customers.customer(request.account_id) is None:
+            raise NotFound(f"No account '{request.account_id}'", field="account_id")
+        draft = machine.new_draft(
+            id=new_invoice_id(),
+            account_id=request.account_id,
+            currency=request.currency,
+            lines=request.lines,
+            settings=self._settings.current(),
+            at=self._now(),
+            memo=request.memo,
+            coupon=request.coupon,
+            due_days=request.due_days,
+            subscription_id=request.subscription_id,
+            period_start=request.period_start,
+            period_end=request.period_end,
+        )
+        return self._store.create(draft, context)
+
+    def update_draft(self, invoice_id: str, changes: DraftChanges, context: AuditContext) -> Invoice:
+        before = self.get(invoice_id)
+        sent = {name: getattr(changes, name) for name in changes.model_fields_set}
+        after = machine.update_draft(before, self._settings.current(), **sent)
+        self._store.save(before, after, "invoice.updated", context)
+        return after
+
+    # -- finalising ------------------------------------------------------------------------
+
+    def finalize(self, invoice_id: str, context: AuditContext) -> Invoice:
+        """Numbered, details frozen, due date set. Idempotent: an invoice numbered already (by
+        an earlier or a concurrent call) is answered as it is, with its number."""
+        invoice = self.get(invoice_id)
+        if invoice.number is not None:
+            return invoice
+        seller = self._settings.current()
+        customer = self._customers.customer(invoice.account_id)
+        if customer is None:
+            raise NotFound(f"No account '{invoice.account_id}'", field="account_id")
+        at = self._now()
+        rule = seller.invoice_numbering
+        key = sequence_key("invoice", rule.reset, at, seller.time_zone)
+        current = self._store.sequence_value(key)
+        for attempt in range(self._attempts):
+            drawn = current + 1
+            number = render(rule.format, at, seller.time_zone, drawn)
+            after = machine.finalize(invoice, number=number, at=at, seller=seller, customer=customer)
+            try:
+                self._store.finalize(invoice, after, key, drawn, context)
+                return after
+            except SequenceMoved as moved:
+                current = moved.current
+            except ServiceUnavailable:
+                current = self._store.sequence_value(key)
+            except ChangedMeanwhile:
+                invoice = self.get(invoice_id)
+                if invoice.number is not None:
+                    return invoice  # a concurrent call finalised it
+            self._pause(attempt)
+        raise ServiceUnavailable("Invoice numbering is busy: retry shortly")
+
+    # -- after finalisation ----------------------------------------------------------------
+
+    def _change(
+        self, invoice_id: str, action: str, move: Callable[[Invoice], Invoice], context: AuditContext
+    ) -> Invoice:
+        """Apply `move` to the invoice as stored; re-read and re-apply (the machine re-checks)
+        when another change landed in between, a few times."""
+        for attempt in range(3):
+            before = self.get(invoice_id)
+            after = move(before)
+            try:
+                self._store.save(before, after, action, context, self._follows(before, after))
+                return after
+            except ChangedMeanwhile:
+                if attempt == 2:
+                    raise
+                self._pause(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _follows(self, before: Invoice, after: Invoice) -> SubscriptionFollows | None:
+        """When this change pays a subscription's invoice: the subscription's move (through its
+        machine) and the account's, for the same transaction. Costs two GetItems, only then."""
+        if self._subscriptions is None or after.subscription_id is None:
+            return None
+        if before.status == "paid" or after.status != "paid":
+            return None
+        subscription = self._subscriptions.current(after.account_id)
+        if subscription is None:
+            return None
+        moved = machine.subscription_after_payment(subscription, after)
+        if moved is None:
+            return None
+        changed, action = moved
+        account = account_follows(self._accounts, after.account_id, changed) if self._accounts else None
+        return SubscriptionFollows(subscription, changed, action, account)
+
+    def record_payment(self, invoice_id: str, payment: Payment, context: AuditContext) -> Invoice:
+        """Money received (bank transfer, cash...): partial payments add up; the last pays it."""
+        at = self._now()
+
+        def pay(invoice: Invoice) -> Invoice:
+            return machine.record_payment(invoice, payment, at=at)
+
+        return self._change(invoice_id, "invoice.payment_recorded", pay, context)
+
+    def void(self, invoice_id: str, reason: str | None, context: AuditContext) -> Invoice:
+        at = self._now()
+        return self._change(
+            invoice_id, "invoice.voided", lambda invoice: machine.void(invoice, at=at, reason=reason), context
+        )
+
+    def mark_uncollectible(self, invoice_id: str, reason: str | None, context: AuditContext) -> Invoice:
+        at = self._now()
+        return self._change(
+            invoice_id,
+            "invoice.marked_uncollectible",
+            lambda invoice: machine.mark_uncollectible(invoice, at=at, reason=reason),
+            context,
+        )
+
+    def issue_credit_note(
+        self, invoice_id: str, request: CreditNoteIn, context: AuditContext
+    ) -> tuple[CreditNote, Invoice]:
+        """Numbered from its own gapless sequence, in one transaction with the invoice it changes."""
+        seller = self._settings.current()
+        at = self._now()
+        rule = seller.credit_note_numbering
+        key = sequence_key("credit_note", rule.reset, at, seller.time_zone)
+        note_id = new_credit_note_id()
+        current = self._store.sequence_value(key)
+        for attempt in range(self._attempts):
+            before = self.get(invoice_id)
+            drawn = current + 1
+            number = render(rule.format, at, seller.time_zone, drawn)
+            note = credit_note(before, request, id=note_id, number=number, at=at)
+            after = apply_credit_note(before, note)
+            try:
+                follows = self._follows(before, after)
+                self._store.add_credit_note(before, after, note, key, drawn, context, follows)
+                return note, after
+            except SequenceMoved as moved:
+                current = moved.current
+            except ServiceUnavailable:
+                current = self._store.sequence_value(key)
+            except ChangedMeanwhile:
+                pass  # the invoice changed: read it again (the limits are checked again)
+            self._pause(attempt)
+        raise ServiceUnavailable("Credit-note numbering is busy: retry shortly")
+
+
+def _jitter(attempt: int) -> None:
+    """A short random pause, growing a little with the attempts, so racers spread out."""
+    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))  # noqa: S311 - not a secret
