@@ -40,7 +40,10 @@ TRANSITION = {409: "The subscription's state does not allow this (said in words)
         201,
         "The subscription",
         (*PRIVATE, *BODY, 404, 409),
-        {409: "The account has a live subscription, or the plan is archived or sold on quote"},
+        {
+            409: "The account has a live subscription, or the plan is archived or sold on quote",
+            422: "Invalid input, or the coupon does not apply (`code` `coupon_<reason>`, in words)",
+        },
     ),
 )
 def start_subscription(account_id: AccountId, body: SubscriptionIn) -> Subscription:
@@ -61,6 +64,7 @@ def start_subscription(account_id: AccountId, body: SubscriptionIn) -> Subscript
         body.currency,
         audit(who, body.reason),
         active_reason=reason,
+        coupon=body.coupon,
     )
 
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from tally.billing.coupons import (
     WORDS,
     Coupon,
+    Reason,
     Use,
     applied,
     discount,
@@ -89,9 +90,9 @@ def test_a_percentage_is_never_a_float_and_keeps_its_decimals() -> None:
         ({"first_payment_only": True}, {"first_payment": False}, "first_payment_only"),
     ],
 )
-def test_why_not_names_each_refusal(terms: dict[str, Any], use: dict[str, Any], reason: str) -> None:
+def test_why_not_names_each_refusal(terms: dict[str, Any], use: dict[str, Any], reason: Reason) -> None:
     assert why_not(coupon(**terms), replace(USE, **use)) == reason
-    assert WORDS[reason]  # type: ignore[index]
+    assert WORDS[reason]
 
 
 def test_a_coupon_within_its_rules_applies() -> None:
