@@ -86,6 +86,20 @@ def test_platform_admins_manage_coupons(seeded: BillingApi, admin: User, tenant:
     assert seeded.call(admin, "GET", "/v1/coupons/nope")[0] == 404
     patched = expect(seeded.call(admin, "PATCH", "/v1/coupons/welcome10", {"max_redemptions": 10}), 200)
     assert patched["max_redemptions"] == 10
+    exact = expect(seeded.call(admin, "PATCH", "/v1/coupons/welcome10", {"percent_off": 7.5}), 200)
+    assert exact["percent_off"] == "7.5"  # a JSON number is read as a Decimal, never a float
+    switched = {"percent_off": None, "amount_off": 500, "currency": "XOF"}
+    assert expect(seeded.call(admin, "PATCH", "/v1/coupons/welcome10", switched), 200)["amount_off"] == 500
+    back = expect(
+        seeded.call(
+            admin,
+            "PATCH",
+            "/v1/coupons/welcome10",
+            {**switched, "amount_off": None, "currency": None, "percent_off": "12.5"},
+        ),
+        200,
+    )
+    assert (back["percent_off"], back["amount_off"]) == ("12.5", None)
     bad = seeded.call(admin, "PATCH", "/v1/coupons/welcome10", {"duration": "forever"})
     assert bad[0] == 422
     assert "duration_months" in bad[1]["message"]

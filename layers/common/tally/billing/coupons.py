@@ -32,7 +32,7 @@ from tally.billing.amounts import Currency, canonical_decimal, round_minor
 from tally.billing.catalogue import CYCLE_MONTHS, Cycle
 from tally.billing.codes import PlanCode
 from tally.billing.periods import utc
-from tally.http.fields import WHOLE
+from tally.http.fields import WHOLE, Name
 
 Duration = Literal["once", "repeating", "forever"]
 Eligibility = Literal["all", "new_customers", "existing_customers"]
@@ -141,7 +141,7 @@ class Coupon(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     code: CouponCode
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Name
     percent_off: Percent | None = None
     amount_off: _Amount | None = Field(default=None, description="Minor units of `currency`")
     currency: Currency | None = Field(default=None, description="The currency of `amount_off` (only)")

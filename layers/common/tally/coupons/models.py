@@ -19,7 +19,7 @@ from tally.billing.coupons import (
     Preview,
 )
 from tally.coupons.ports import StoredCoupon
-from tally.http.fields import WireModel
+from tally.http.fields import Name, WireModel
 
 _EXAMPLE: JsonDict = {
     "code": "WELCOME10",
@@ -48,7 +48,7 @@ class CouponPatch(WireModel):
         json_schema_extra={"examples": [{"max_redemptions": 200, "valid_until": "2027-01-01T00:00:00Z"}]},
     )
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Name | None = None
     percent_off: Percent | None = None
     amount_off: int | None = Field(default=None, ge=1, le=10**15)
     currency: Currency | None = None
