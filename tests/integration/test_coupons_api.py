@@ -149,6 +149,9 @@ def test_validate_then_start_a_subscription_with_the_coupon(
         started["id"],
     )
     assert expect(seeded.call(tenant.owner, "GET", base), 200)["coupon"]["redemption_id"] == redemption_id
+    # Read back from the table, it is the subscription written (changes are conditional on that).
+    cancel = {"at_period_end": True}
+    assert expect(seeded.call(tenant.owner, "POST", f"{base}/cancel", cancel), 200)["coupon"]["periods"] == 3
     # Now an existing customer, and the account's one use is spent.
     again = seeded.call(tenant.owner, "POST", "/v1/coupons/validate", ask)
     assert (again[0], again[1]["code"]) == (422, "coupon_already_used")
@@ -158,6 +161,19 @@ def test_validate_then_start_a_subscription_with_the_coupon(
     assert "deactivate it instead" in used[1]["message"]
     assert expect(seeded.call(admin, "POST", "/v1/coupons/welcome10/deactivate"), 200)["active"] is False
     assert expect(seeded.call(admin, "GET", "/v1/coupons/welcome10"), 200)["redemptions"] == 1
+
+
+def test_free_months_are_kept_with_the_subscription(
+    seeded: BillingApi, admin: User, tenant: Tenant[User], stack: Stack
+) -> None:
+    free = {"code": "free2", "name": "Two months free", "free_months": 2}
+    expect(seeded.call(admin, "POST", "/v1/coupons", free), 201)
+    base = f"/v1/accounts/{tenant.account_id}/subscription"
+    start = {"plan": "professional", "cycle": "monthly", "currency": "XOF", "coupon": "FREE2"}
+    started = expect(seeded.call(tenant.owner, "POST", base, start), 201)
+    assert (started["coupon"]["free_months"], started["coupon"]["periods"]) == (2, 2)
+    changed = expect(seeded.call(tenant.owner, "POST", f"{base}/change", {"plan": "essential"}), 200)
+    assert changed["subscription"]["coupon"] == started["coupon"]
 
 
 def test_a_refused_coupon_starts_no_subscription(
