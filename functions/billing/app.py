@@ -1,5 +1,5 @@
 # ruff: noqa: E402 - the imports follow gc.disable(), on purpose (see below)
-"""Billing function: the plans catalogue and accounts' subscriptions (HTTP API)."""
+"""Billing function: the plans catalogue, accounts' subscriptions and coupons (HTTP API)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing import plans, subscriptions
+from billing import coupons, plans, subscriptions
 from tally.http.resolver import create_resolver, resolve
 from tally.observability import quiet_sdk_loggers
 
 quiet_sdk_loggers()
 logger = Logger()
 app = create_resolver()
-for module in (plans, subscriptions):
+for module in (plans, subscriptions, coupons):
     app.include_router(module.router)
 
 

@@ -44,7 +44,8 @@ TRANSITION = {409: "The subscription's state does not allow this (said in words)
         {
             409: "The account has a live subscription, the plan is archived or sold on quote, or a "
             "request with this Idempotency-Key is still in progress",
-            422: "Invalid input, or an Idempotency-Key reused with a different body",
+            422: "Invalid input, the coupon does not apply (`code` `coupon_<reason>`, in words), or an "
+            "Idempotency-Key reused with a different body",
         },
     ),
 )
@@ -81,6 +82,7 @@ def start_subscription(
             asked.currency,
             audit(who, asked.reason),
             active_reason=reason,
+            coupon=asked.coupon,
         )
         return started.model_dump(mode="json")
 

@@ -13,6 +13,8 @@ from tally.accounts.dynamo.accounts import DynamoAccountStore
 from tally.accounts.dynamo.table import BillingTable
 from tally.audit.context import context_from_event
 from tally.audit.records import AuditContext
+from tally.coupons.dynamo import DynamoCouponStore
+from tally.coupons.service import CouponService
 from tally.http.patterns import IDENTIFIER
 from tally.identity.policy import AccessPolicy
 from tally.identity.principal import Principal, principal_from_event
@@ -61,11 +63,17 @@ def subscriptions() -> SubscriptionService:
         catalogue(),
         DynamoAccountStore(table()),
         time_zone=get_settings().seller_time_zone,
+        coupons=coupons(),
     )
+
+
+@lru_cache(maxsize=1)
+def coupons() -> CouponService:
+    return CouponService(DynamoCouponStore(table()), catalogue(), DynamoSubscriptionStore(table()))
 
 
 def reset() -> None:
     """Forget every service and the policy (tests switch stacks between cases)."""
-    for cached in (table, catalogue, subscriptions):
+    for cached in (table, catalogue, subscriptions, coupons):
         cached.cache_clear()
     access_policy.cache_clear()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from billing import coupons as billing_coupons
 from billing import plans as billing_plans
 from billing import subscriptions as billing_subscriptions
 from usage.routes import router as usage_router
@@ -85,6 +86,7 @@ def document() -> dict[str, Any]:
     app.include_router(usage_router)
     for billing_module in (billing_plans, billing_subscriptions):  # issue 7, catalogue half
         app.include_router(billing_module.router)
+    app.include_router(billing_coupons.router)  # issue 8, coupons
     generated = app.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,

@@ -121,6 +121,14 @@ SUCCESS = {
     ("post", "/v1/accounts/{account_id}/subscription/change"): "200",
     ("post", "/v1/accounts/{account_id}/subscription/cancel"): "200",
     ("post", "/v1/accounts/{account_id}/subscription/resume"): "200",
+    # issue 8, coupons
+    ("post", "/v1/coupons"): "201",
+    ("get", "/v1/coupons"): "200",
+    ("post", "/v1/coupons/validate"): "200",
+    ("get", "/v1/coupons/{code}"): "200",
+    ("patch", "/v1/coupons/{code}"): "200",
+    ("post", "/v1/coupons/{code}/deactivate"): "200",
+    ("delete", "/v1/coupons/{code}"): "204",
 }
 
 

@@ -342,7 +342,7 @@ def _drive_tenancy(api: RecordedApi, admin: User, monkeypatch: pytest.MonkeyPatc
 
 def _drive_billing(api: RecordedApi, admin: User, owner: User) -> None:
     """Issue 7, catalogue half: the catalogue as staff and the public, a subscription as an owner
-    of a new account (which follows it: pending -> active)."""
+    of a new account (which follows it: pending -> active), with a coupon (issue 8)."""
     company = {"name": "Trial SARL", "email": "trial@example.com", "country": "SN", "currency": "XOF"}
     account_id = expect(api.call(owner, "POST", "/v1/accounts", company), 201)["id"]
 
@@ -358,13 +358,21 @@ def _drive_billing(api: RecordedApi, admin: User, owner: User) -> None:
     assert billing(admin, "POST", "/v1/plans/import", catalogue)[0] == 200
     assert billing(None, "GET", "/v1/plans")[0] == 200
     assert billing(admin, "GET", "/v1/plans/essential/versions")[0] == 200
-    start = {"plan": "essential", "cycle": "monthly", "currency": "XOF"}
+    # Issue 8: coupons, one redeemed with the subscription, one never used and deleted.
+    coupon = {"code": "welcome", "name": "Welcome", "percent_off": "10", "max_redemptions": 5}
+    assert billing(admin, "POST", "/v1/coupons", coupon)[0] == 201
+    assert billing(admin, "POST", "/v1/coupons", {**coupon, "code": "spare"})[0] == 201
+    assert billing(admin, "GET", "/v1/coupons")[0] == 200
+    assert billing(admin, "PATCH", "/v1/coupons/welcome", {"max_per_account": 1})[0] == 200
+    assert billing(admin, "DELETE", "/v1/coupons/spare")[0] == 204
+    start = {"plan": "essential", "cycle": "monthly", "currency": "XOF", "coupon": "WELCOME"}
     path = f"/v1/accounts/{account_id}/subscription"
     # A retried start is answered from its idempotency record; a refused one (the account has a
     # live subscription now) removes its record.
     assert billing(owner, "POST", path, start, {"idempotency-key": "s1"})[0] == 201
     assert billing(owner, "POST", path, start, {"idempotency-key": "s1"})[0] == 201
     assert billing(owner, "POST", path, start, {"idempotency-key": "s2"})[0] == 409
+    assert billing(admin, "POST", "/v1/coupons/welcome/deactivate")[0] == 200
 
 
 def _drive_api_keys(stack: Stack, recorder: Recorder, owner: User, admin: User) -> None:

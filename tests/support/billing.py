@@ -10,9 +10,11 @@ from tally.accounts.errors import ChangedMeanwhile
 from tally.audit.records import Actor, AuditContext
 from tally.billing.catalogue import Plan, PublishedVersion
 from tally.billing.subscription_state import FINAL, Subscription
+from tally.coupons.ports import PendingRedemption
 from tally.errors import Conflict
 from tally.plans.ports import StoredPlan
 from tally.subscriptions.ports import AccountFollows
+from tests.support.coupons import InMemoryCouponStore
 
 CONTEXT = AuditContext(Actor.system("test"), "req-1", None, None)
 
@@ -64,8 +66,9 @@ class InMemoryAccounts:
 
 
 class InMemorySubscriptionStore:
-    def __init__(self, accounts: InMemoryAccounts) -> None:
+    def __init__(self, accounts: InMemoryAccounts, coupons: InMemoryCouponStore | None = None) -> None:
         self.accounts = accounts
+        self.coupons = coupons
         self.subscriptions: dict[str, Subscription] = {}
         self.pointers: dict[str, str] = {}
         self.actions: list[str] = []
@@ -89,10 +92,14 @@ class InMemorySubscriptionStore:
         replaces: Subscription | None,
         follows: AccountFollows | None,
         context: AuditContext,
+        redemption: PendingRedemption | None = None,
     ) -> None:
         current = self.current(subscription.account_id)
         if current is not None and current.status not in FINAL:
             raise Conflict("This account already has a subscription")
+        if redemption is not None:
+            assert self.coupons is not None, "give the store the coupons to redeem with"
+            self.coupons.redeem(redemption, context)
         self._follow(follows)
         self.subscriptions[subscription.id] = subscription
         self.pointers[subscription.account_id] = subscription.id

@@ -29,3 +29,16 @@ def test_subscription_keys() -> None:
     }
     with pytest.raises(ValueError, match="CURRENT"):
         keys.subscription("acc1", "CURRENT")
+
+
+def test_coupon_keys() -> None:
+    assert keys.coupon("WELCOME10") == {"PK": {"S": "COUPON#WELCOME10"}, "SK": {"S": "COUPON"}}
+    assert keys.coupon_account("WELCOME10", "acc1") == {
+        "PK": {"S": "COUPON#WELCOME10"},
+        "SK": {"S": "ACCOUNT#acc1"},
+    }
+    assert keys.redemption("WELCOME10", "red_1") == {
+        "PK": {"S": "COUPON#WELCOME10"},
+        "SK": {"S": "REDEMPTION#red_1"},
+    }
+    assert keys.COUPONS_INDEX_PK == "COUPONS"

@@ -36,6 +36,8 @@ TABLE: dict[str, tuple[set[str], bool, bool, bool]] = {
     "entitlements:override": (set(), True, False, False),
     # --- issue 7, catalogue half ---
     "catalogue:write": (set(), True, False, False),
+    # --- issue 8, coupons ---
+    "coupons:admin": (set(), True, False, False),
 }
 
 

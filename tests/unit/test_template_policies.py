@@ -127,20 +127,27 @@ CODE_CALLS: dict[str, set[Grant]] = {
     "BillingFunction": {
         # tally.plans.dynamo / tally.subscriptions.dynamo: each write one Transaction with its
         # AUDIT# record. Puts: plans and versions (PLAN#), subscriptions and the account's
-        # SUBSCRIPTION#CURRENT pointer (ACCOUNT#); Idempotency's in-progress record of a start.
-        ("dynamodb:PutItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*", "AUDIT#*", "idempotency#*"})),
-        # The account's status following its subscription (accounts' add_status_change);
-        # Idempotency completes its record.
-        ("dynamodb:UpdateItem", "BillingTable", frozenset({"ACCOUNT#*", "idempotency#*"})),
-        # Idempotency removes a failed start's record, so a retry runs again.
-        ("dynamodb:DeleteItem", "BillingTable", frozenset({"idempotency#*"})),
+        # SUBSCRIPTION#CURRENT pointer (ACCOUNT#); tally.coupons.dynamo: coupons and redemption
+        # records (COUPON#); Idempotency's in-progress record of a start.
+        (
+            "dynamodb:PutItem",
+            "BillingTable",
+            frozenset({"PLAN#*", "ACCOUNT#*", "COUPON#*", "AUDIT#*", "idempotency#*"}),
+        ),
+        # The account's status following its subscription (accounts' add_status_change); a
+        # coupon's terms and its redemption counters; Idempotency completes its record.
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"ACCOUNT#*", "COUPON#*", "idempotency#*"})),
+        # DynamoCouponStore.delete: a coupon never redeemed; Idempotency removes a failed start's
+        # record, so a retry runs again.
+        ("dynamodb:DeleteItem", "BillingTable", frozenset({"COUPON#*", "idempotency#*"})),
         # A plan, a version, an account, its subscription and pointer; the policy's account state;
-        # Idempotency's fallback read of its record.
-        ("dynamodb:GetItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*", "idempotency#*"})),
+        # a coupon and an account's count of it; Idempotency's fallback read of its record.
+        ("dynamodb:GetItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*", "COUPON#*", "idempotency#*"})),
         # A plan's versions; the policy's DynamoUserRecords (Query of USER#<sub>).
         ("dynamodb:Query", "BillingTable", frozenset({"PLAN#*", "USER#*"})),
-        # DynamoPlanStore.listed: the catalogue by tier rank (GSI1PK=PLANS).
-        ("dynamodb:Query", "BillingTable/index/GSI1", frozenset({"PLANS"})),
+        # DynamoPlanStore.listed: the catalogue by tier rank (GSI1PK=PLANS); DynamoCouponStore.listed
+        # (GSI1PK=COUPONS).
+        ("dynamodb:Query", "BillingTable/index/GSI1", frozenset({"PLANS", "COUPONS"})),
         # CognitoMfaSettings (staff MFA).
         ("cognito-idp:AdminGetUser", "UserPool", None),
     },
@@ -233,6 +240,9 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         # issue 7, catalogue half
         keys.plan("p")["PK"]["S"],
         keys.PLANS_INDEX_PK,
+        # issue 8, coupons
+        keys.coupon("WELCOME")["PK"]["S"],
+        keys.COUPONS_INDEX_PK,
     }
     granted = {
         prefix

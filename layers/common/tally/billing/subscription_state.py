@@ -41,6 +41,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from tally.billing.amounts import Currency
 from tally.billing.catalogue import Cycle
 from tally.billing.codes import PlanCode
+from tally.billing.coupons import AppliedCoupon
 from tally.billing.periods import Period, utc
 from tally.errors import Conflict
 
@@ -196,6 +197,8 @@ class Subscription(BaseModel):
     cancellation_reason: str | None = None
     pending_change: PendingChange | None = None
     created_at: Instant
+    # issue 8: the coupon redeemed with it, which its invoices apply to the periods it covers.
+    coupon: AppliedCoupon | None = None
 
     def allows(self, name: TransitionName) -> bool:
         return self.status in ALLOWED_FROM[name]

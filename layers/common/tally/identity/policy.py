@@ -46,6 +46,8 @@ class Permission(StrEnum):
     ENTITLEMENTS_OVERRIDE = "entitlements:override"
     # --- issue 7, catalogue half: plans and subscriptions -------------------------------------
     CATALOGUE_WRITE = "catalogue:write"
+    # --- issue 8, coupons ------------------------------------------------------------------------
+    COUPONS_ADMIN = "coupons:admin"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,9 @@ GRANTS: dict[Permission, Grant] = {
     # Publishing, archiving and importing plans: platform admins only. (Subscriptions use
     # billing:read / billing:write.)
     Permission.CATALOGUE_WRITE: Grant(_NONE),
+    # --- issue 8, coupons: creating, reading, changing and deleting them is platform admins';
+    # validating one for an account uses billing:read. ----------------------------------------
+    Permission.COUPONS_ADMIN: Grant(_NONE),
 }
 
 

@@ -398,3 +398,35 @@ def subscription_invoice_claim(subscription_id: str, period_start: datetime) -> 
 def sequence(sequence_key: str) -> Key:
     """`sequence_key` from tally.billing.numbering.sequence_key (`INV#2026-04`)."""
     return _key(f"SEQUENCE#{sequence_key}", SEQUENCE_SK)
+
+
+# --- coupons (issue 8; docs/billing.md "Coupons") ----------------------------------------------
+#
+#   COUPON#{CODE}           COUPON                      a coupon: terms (JSON), active, max_redemptions,
+#                                                       redemptions (the counter), revision
+#                                                       (GSI1PK=COUPONS, GSI1SK={CODE})
+#   COUPON#{CODE}           ACCOUNT#{id}                an account's redemptions of the coupon (counter)
+#   COUPON#{CODE}           REDEMPTION#{id}             one redemption: account, what it applies to,
+#                                                       original, discount, final, currency, at
+
+COUPON_PREFIX = "COUPON#"
+COUPON_SK = "COUPON"
+COUPONS_INDEX_PK = "COUPONS"
+REDEMPTION_PREFIX = "REDEMPTION#"
+
+
+def coupon_pk(code: str) -> str:
+    return f"{COUPON_PREFIX}{code}"
+
+
+def coupon(code: str) -> Key:
+    """`code` upper-case (tally.billing.coupons.normal_code): one item per coupon, whatever the case."""
+    return _key(coupon_pk(code), COUPON_SK)
+
+
+def coupon_account(code: str, account_id: str) -> Key:
+    return _key(coupon_pk(code), f"{ACCOUNT_PREFIX}{account_id}")
+
+
+def redemption(code: str, redemption_id: str) -> Key:
+    return _key(coupon_pk(code), f"{REDEMPTION_PREFIX}{redemption_id}")

@@ -23,6 +23,8 @@ from tally.accounts.dynamo.table import NEW, BillingTable
 from tally.accounts.errors import ChangedMeanwhile
 from tally.audit.records import AuditContext
 from tally.billing.subscription_state import Subscription
+from tally.coupons.dynamo import add_redemption, redemption_refusal
+from tally.coupons.ports import PendingRedemption
 from tally.errors import Conflict
 from tally.storage import keys
 from tally.storage.items import from_item, to_item
@@ -105,6 +107,7 @@ class DynamoSubscriptionStore:
         replaces: Subscription | None,
         follows: AccountFollows | None,
         context: AuditContext,
+        redemption: PendingRedemption | None = None,
     ) -> None:
         transaction = self._table.transaction(context)
         transaction.put(
@@ -124,9 +127,13 @@ class DynamoSubscriptionStore:
             | ({"replaces": (None, replaces.id)} if replaces is not None else {}),
         )
         self._follow(transaction, follows)
+        if redemption is not None:  # issue 8: the coupon is redeemed with the subscription, or neither
+            add_redemption(transaction, redemption)
         try:
             self._table.commit(transaction)
         except TransactionRefused as refused:
+            if redemption is not None and (problem := redemption_refusal(refused, redemption)):
+                raise problem from refused
             if refused.refused("current") or refused.refused("subscription"):
                 raise Conflict(HELD, field="plan") from refused
             raise ChangedMeanwhile(CHANGED_MEANWHILE) from refused

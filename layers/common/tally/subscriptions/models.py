@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 from tally.billing.amounts import Currency
 from tally.billing.catalogue import Cycle
 from tally.billing.codes import PlanCode
+from tally.billing.coupons import CouponCode
 from tally.billing.proration import ChangeKind, ChangePlan, PricedChoice, ProrationLine
 from tally.billing.subscription_state import Subscription
 from tally.http.fields import WireModel
@@ -33,6 +34,11 @@ class SubscriptionIn(WireModel):
         description="Platform admins only: start it `active` at once (an offline deal), with `reason`",
     )
     reason: Why | None = None
+    coupon: CouponCode | None = Field(
+        default=None,
+        description="A coupon to redeem with it (POST /v1/coupons/validate previews it): redeemed in "
+        "the same transaction, or 422 `coupon_<reason>` in words and nothing is written",
+    )
 
 
 class ChangeIn(WireModel):

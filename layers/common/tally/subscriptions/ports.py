@@ -8,6 +8,7 @@ from typing import Protocol
 from tally.accounts.domain import Account, AccountStatus
 from tally.audit.records import AuditContext
 from tally.billing.subscription_state import Subscription
+from tally.coupons.ports import PendingRedemption
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,12 @@ class SubscriptionStore(Protocol):
         replaces: Subscription | None,
         follows: AccountFollows | None,
         context: AuditContext,
+        redemption: PendingRedemption | None = None,
     ) -> None:
         """The subscription and the account's pointer to it, conditional on the account having no
-        current subscription that is still live (Conflict otherwise), with the account's status."""
+        current subscription that is still live (Conflict otherwise), with the account's status;
+        with `redemption`, the coupon's redemption in the same transaction (CouponRefused when a
+        limit is reached meanwhile)."""
         ...
 
     def save(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tally import clock as clocks
 from tally.accounts.errors import ChangedMeanwhile
@@ -25,6 +26,10 @@ from tally.errors import Conflict, InvalidInput, NotFound
 from tally.plans.ports import StoredPlan
 from tally.plans.service import CatalogueService
 from tally.subscriptions.ports import AccountFollows, Accounts, SubscriptionStore
+
+if TYPE_CHECKING:
+    from tally.coupons.ports import PendingRedemption
+    from tally.coupons.service import CouponService
 
 
 class NoSubscription(Conflict):
@@ -56,7 +61,9 @@ class SubscriptionService:
         *,
         time_zone: str = DEFAULT_TIME_ZONE,
         clock: Clock | None = None,
+        coupons: CouponService | None = None,
     ) -> None:
+        self._coupons = coupons
         self._store = store
         self._catalogue = catalogue
         self._accounts = accounts
@@ -124,6 +131,7 @@ class SubscriptionService:
         context: AuditContext,
         *,
         active_reason: str | None = None,
+        coupon: str | None = None,
     ) -> Subscription:
         """Trialing when the plan has a trial without a card; active when a platform admin says
         why (`active_reason`, checked by the route); otherwise incomplete until its first invoice
@@ -178,8 +186,34 @@ class SubscriptionService:
             subscription = machine.start_trial(**common, trial_end=trial_end(now, trial.days, self._zone))  # type: ignore[arg-type]
         else:
             subscription = machine.start_incomplete(**common, period=first)  # type: ignore[arg-type]
-        self._store.create(subscription, existing, self._follows(account_id, subscription), context)
+        redemption = None
+        if coupon is not None:
+            subscription, redemption = self._redeeming(coupon, subscription, price.amount, existing is None)
+        self._store.create(
+            subscription, existing, self._follows(account_id, subscription), context, redemption=redemption
+        )
         return subscription
+
+    def _redeeming(
+        self, code: str, subscription: Subscription, amount: int | None, new_customer: bool
+    ) -> tuple[Subscription, PendingRedemption]:
+        """Issue 8: the coupon checked for this start (redeemed in the store's transaction), and
+        the subscription remembering it from its first paid period (after the trial)."""
+        if self._coupons is None or amount is None:
+            raise InvalidInput("A coupon cannot be used for this plan and currency", field="coupon")
+        pending = self._coupons.prepare(
+            code,
+            subscription.account_id,
+            subscription.plan_code,
+            subscription.cycle,
+            subscription.currency,
+            amount,
+            ("subscription", subscription.id),
+            subscription.trial_end or subscription.current_period_start,
+            new_customer=new_customer,
+            field="coupon",
+        )
+        return subscription.model_copy(update={"coupon": pending.applied}), pending
 
     def _choosable(self, plan_code: str) -> tuple[StoredPlan, PublishedVersion]:
         stored = self._catalogue.stored(plan_code)

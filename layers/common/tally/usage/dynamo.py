@@ -502,7 +502,8 @@ class DynamoUsageStore:
         with transient_as_unavailable():
             answer = self._client.batch_get_item(RequestItems={self._table: {"Keys": wanted}})
         found = [from_item(i) for i in answer.get("Responses", {}).get(self._table, [])]
-        name = next((str(i["name"]) for i in found if i["PK"] == keys.account_pk(account_id)), None)
+        profile = next((i for i in found if i["PK"] == keys.account_pk(account_id)), {})
+        name = str(profile["name"]) if profile.get("name") else None
         locales = {
             str(p["PK"]).removeprefix(keys.USER_PREFIX): p.get("locale")
             for p in found
