@@ -296,3 +296,14 @@ def test_the_account_ends_with_its_subscription_and_a_returning_customer_is_acti
     )
     settled = [record for record in page["records"] if record["action"] == "subscription.canceled"]
     assert {record["actor"] for record in settled} >= {"system:period-end"}
+
+
+def test_a_cancellation_flag_must_be_a_boolean_not_a_word(seeded: BillingApi, tenant: Tenant[User]) -> None:
+    base = f"/v1/accounts/{tenant.account_id}/subscription"
+    expect(
+        seeded.call(tenant.owner, "POST", base, {"plan": "essential", "cycle": "monthly", "currency": "XOF"}),
+        201,
+    )
+    status, body = seeded.call(tenant.owner, "POST", f"{base}/cancel", {"at_period_end": "yes"})
+    assert (status, body["errors"][0]["field"]) == (422, "at_period_end"), body
+    assert expect(seeded.call(tenant.owner, "GET", base), 200)["cancel_at_period_end"] is False

@@ -10,7 +10,7 @@ from tally.accounts.domain import Account
 from tally.billing.catalogue_files import load_shipped_catalogues
 from tally.billing.subscription_state import TransitionRefused
 from tally.clock import FixedClock
-from tally.errors import Conflict, InvalidInput
+from tally.errors import Conflict, InvalidInput, NotFound
 from tally.plans.service import CatalogueService
 from tally.subscriptions.service import SubscriptionService
 from tests.support.billing import CONTEXT, InMemoryAccounts, InMemoryPlanStore, InMemorySubscriptionStore
@@ -170,3 +170,28 @@ def test_a_subscription_not_set_to_cancel_is_not_touched_at_its_period_end() -> 
     world.clock.at = started.current_period_end + timedelta(days=3)
     assert world.service.current("acc1", CONTEXT) == started  # the trial job's to end, not a read's
     assert world.store.actions == ["subscription.created"]
+
+
+def test_a_preview_is_refused_exactly_when_the_change_would_be() -> None:
+    world = World()
+    world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT)
+    world.service.cancel("acc1", True, None, CONTEXT)
+    for attempt in (
+        lambda: world.service.preview("acc1", "professional", None, CONTEXT),
+        lambda: world.service.change("acc1", "professional", None, None, CONTEXT),
+    ):
+        with pytest.raises(TransitionRefused, match="set to cancel; resume it first"):
+            attempt()
+
+
+def test_the_refusals_name_the_field_the_caller_sent() -> None:
+    world = World()
+    with pytest.raises(NotFound) as unknown:
+        world.service.start("acc1", "platinum", "monthly", "XOF", CONTEXT)
+    assert unknown.value.field == "plan"
+    with pytest.raises(InvalidInput) as no_such_cycle:
+        world.service.start("acc1", "essential", "quarterly", "XOF", CONTEXT)
+    assert no_such_cycle.value.field == "cycle"
+    with pytest.raises(InvalidInput) as no_such_currency:
+        world.service.start("acc1", "essential", "monthly", "EUR", CONTEXT)
+    assert no_such_currency.value.field == "currency"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool
 
 from tally.billing.amounts import Currency
 from tally.billing.catalogue import Cycle
@@ -51,7 +51,7 @@ class ChangeIn(WireModel):
 
     plan: PlanCode
     cycle: Cycle | None = Field(default=None, description="The new cycle; the current one when absent")
-    immediately: bool | None = Field(
+    immediately: StrictBool | None = Field(
         default=None,
         description="Absent: an upgrade applies now, a downgrade at the period's end; true or false "
         "forces it",
@@ -64,7 +64,7 @@ class CancelIn(WireModel):
         json_schema_extra={"examples": [{"at_period_end": True, "reason": "Moving to another tool"}]},
     )
 
-    at_period_end: bool = Field(
+    at_period_end: StrictBool = Field(
         default=True, description="true: runs to the period's end (resumable until then); false: ends now"
     )
     reason: Why | None = None

@@ -158,9 +158,11 @@ class SubscriptionService:
         price = version.version.price(cycle, currency)
         if price is None:
             offered = ", ".join(f"{p.cycle} {p.currency}" for p in version.version.prices)
+            # Blame the cycle when no price has it, else the currency.
+            wrong = "currency" if any(p.cycle == cycle for p in version.version.prices) else "cycle"
             raise InvalidInput(
                 f"Plan '{plan_code}' has no {cycle} price in {currency}: it is priced {offered}",
-                field="currency",
+                field=wrong,
             )
         if price.on_quote and active_reason is None:
             raise Conflict(
@@ -216,7 +218,11 @@ class SubscriptionService:
         return subscription.model_copy(update={"coupon": pending.applied}), pending
 
     def _choosable(self, plan_code: str) -> tuple[StoredPlan, PublishedVersion]:
-        stored = self._catalogue.stored(plan_code)
+        try:
+            stored = self._catalogue.stored(plan_code)
+        except NotFound:
+            # The request names it `plan` (body or query): say so, not the catalogue's `code`.
+            raise NotFound(f"No plan '{plan_code}'", field="plan") from None
         if stored.plan.status != "active":
             raise Conflict(f"Plan '{plan_code}' is archived: choose another plan", field="plan")
         return stored, self._catalogue.latest(stored)
@@ -292,14 +298,9 @@ class SubscriptionService:
         )
 
     def preview(self, account_id: str, plan_code: str, cycle: Cycle | None, context: AuditContext) -> Preview:
-        subscription = self._changing(account_id, context)
-        if subscription.status in FINAL:
-            raise Conflict(f"The subscription is {subscription.status}: start a new one instead")
-        stored, version = self._choosable(plan_code)
-        new = self._choice(stored, version, cycle or subscription.cycle, subscription.currency)
-        return Preview(
-            self._current_choice(subscription), new, self._plan(subscription, new, None, self._now())
-        )
+        """What `change` would do now, refused exactly when `change` would refuse it."""
+        _after, _action, preview = self._changed(self._changing(account_id, context), plan_code, cycle, None)
+        return preview
 
     def change(
         self,
@@ -310,6 +311,15 @@ class SubscriptionService:
         context: AuditContext,
     ) -> tuple[Subscription, Preview]:
         subscription = self._changing(account_id, context)
+        after, action, preview = self._changed(subscription, plan_code, cycle, immediately)
+        self._store.save(subscription, after, action, None, context)
+        return after, preview
+
+    def _changed(
+        self, subscription: Subscription, plan_code: str, cycle: Cycle | None, immediately: bool | None
+    ) -> tuple[Subscription, str, Preview]:
+        """The subscription after the change, its audit action, and the plan of it: the state
+        machine is asked even for a preview, so a preview never promises what a change refuses."""
         stored, version = self._choosable(plan_code)
         new = self._choice(stored, version, cycle or subscription.cycle, subscription.currency)
         now = self._now()
@@ -347,8 +357,7 @@ class SubscriptionService:
                 period=period,
             )
             action = "subscription.plan_changed"
-        self._store.save(subscription, after, action, None, context)
-        return after, Preview(self._current_choice(subscription), new, planned)
+        return after, action, Preview(self._current_choice(subscription), new, planned)
 
     # -- cancelling and resuming -----------------------------------------------------------
 
