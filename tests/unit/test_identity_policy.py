@@ -224,6 +224,30 @@ def test_memberships_are_cached_60_seconds_unless_this_instance_forgets_them() -
     assert world.records.reads == 3
 
 
+def test_a_membership_granted_by_another_instance_counts_at_once_and_misses_read_at_most_once_a_second() -> (
+    None
+):
+    world = PolicyWorld()
+    mine = world.account("acc_1")
+    new = world.account("acc_2")
+    world.records.set_role("user-1", mine, Role.OWNER)
+    assert world.policy.authorize(user(), Permission.ACCOUNT_READ, mine)
+    # The accounts function (another instance) makes them owner of a new account.
+    world.records.set_role("user-1", new, Role.OWNER)
+    assert world.policy.authorize(user(), Permission.BILLING_WRITE, new).role is Role.OWNER
+    assert world.records.reads == 2
+    # Probing an account that is not theirs: one re-read, then none for a second.
+    world.monotonic.advance(1)
+    for _ in range(5):
+        with pytest.raises(Forbidden):
+            world.policy.authorize(user(), Permission.ACCOUNT_READ, "acc_other")
+    assert world.records.reads == 3
+    world.monotonic.advance(1)
+    with pytest.raises(Forbidden):
+        world.policy.authorize(user(), Permission.ACCOUNT_READ, "acc_other")
+    assert world.records.reads == 4
+
+
 def test_staff_mfa_is_cached_once_on_and_asked_again_while_off() -> None:
     world = PolicyWorld()
     account = world.account("acc_1")

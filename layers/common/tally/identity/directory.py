@@ -3,7 +3,11 @@
 A user's memberships and sign-out time are read with one consistent Query and kept for
 `ttl_seconds` (MEMBERSHIP_CACHE_SECONDS, 60): a removed member loses access, and a token issued
 before a sign-out everywhere stops working, within that bound (the issue's is 5 minutes). The
-instance that changes a membership or signs a user out forgets its entry at once. Staff MFA is
+instance that changes a membership or signs a user out forgets its entry at once; another
+instance finds a membership granted since (an account just created or joined, through the
+accounts function) at once too: a miss re-reads the record, at most once every
+`REFRESH_SECONDS` per user, so probing accounts that are not yours costs one Query a second at
+most. Staff MFA is
 checked with Cognito and kept for the same time once found on; a staff user without it is asked
 again on each staff action, so turning it on takes effect at once.
 """
@@ -19,6 +23,7 @@ from tally.identity.ports import MfaSettings, UserRecord, UserRecords
 from tally.identity.principal import Principal
 
 MAX_ENTRIES = 4096  # users per instance: bounds the memory a long-lived instance keeps
+REFRESH_SECONDS = 1.0  # a membership miss re-reads the record at most this often per user
 SIGNED_OUT = "You signed out everywhere after this token was issued: sign in again"
 
 Monotonic = Callable[[], float]
@@ -59,15 +64,34 @@ class MembershipDirectory:
     ) -> None:
         self._source = source
         self._cache: _TtlCache[UserRecord] = _TtlCache(ttl_seconds, monotonic)
+        self._refreshed: _TtlCache[bool] = _TtlCache(REFRESH_SECONDS, monotonic)
 
     def record(self, principal: Principal) -> UserRecord:
         """The user's record; NotAuthenticated when their token was issued before they signed out
         everywhere (a token issued in the second of the sign-out itself is still taken: `iat`
         counts whole seconds)."""
-        record = self._cache.get(principal.subject)
-        if record is None:
-            record = self._source.user_record(principal.subject)
-            self._cache.put(principal.subject, record)
+        return self._checked(principal, self._lookup(principal.subject)[0])
+
+    def record_in(self, principal: Principal, account_id: str | None) -> UserRecord:
+        """The user's record, read again when a cached one lacks the membership asked for (any
+        membership when `account_id` is None): what another instance granted since counts."""
+        record, fresh = self._lookup(principal.subject)
+        missing = not record.memberships if account_id is None else account_id not in record.memberships
+        if missing and not fresh and self._refreshed.get(principal.subject) is None:
+            self._refreshed.put(principal.subject, True)
+            self._cache.forget(principal.subject)
+            record, _ = self._lookup(principal.subject)
+        return self._checked(principal, record)
+
+    def _lookup(self, subject: str) -> tuple[UserRecord, bool]:
+        record = self._cache.get(subject)
+        if record is not None:
+            return record, False
+        record = self._source.user_record(subject)
+        self._cache.put(subject, record)
+        return record, True
+
+    def _checked(self, principal: Principal, record: UserRecord) -> UserRecord:
         if record.signed_out_at is not None and (
             principal.issued_at is None or principal.issued_at < int(record.signed_out_at.timestamp())
         ):

@@ -141,7 +141,7 @@ class AccessPolicy:
         an account they do not belong to gets 403 whether it exists or not."""
         if principal.kind == "api_key":
             return self._authorize_key(principal, permission, account_id)
-        record = self._directory.record(principal)
+        record = self._directory.record_in(principal, account_id)
         role = record.memberships.get(account_id)
         staff = staff_holds(principal, permission)
         if role is not None and role in GRANTS[permission].roles:
@@ -174,7 +174,7 @@ class AccessPolicy:
             return str(principal.account_id)
         if header:
             return header
-        accounts = sorted(self._directory.record(principal).memberships)
+        accounts = sorted(self._directory.record_in(principal, None).memberships)
         if len(accounts) == 1:
             return accounts[0]
         if accounts or principal.staff_groups:
