@@ -8,7 +8,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header
 
 from accounts.wiring import (
-    BEARER,
     AccountId,
     AuditReason,
     account_store,
@@ -26,6 +25,7 @@ from tally.accounts.status import change_status
 from tally.errors import Forbidden, InvalidInput
 from tally.http.responses import BODY, PRIVATE, responses
 from tally.http.retries import once
+from tally.http.security import BEARER
 from tally.identity.policy import Permission
 from tally.identity.principal import Principal
 

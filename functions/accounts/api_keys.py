@@ -20,6 +20,7 @@ from tally.apikeys.service import ApiKeyService
 from tally.audit.context import context_from_event
 from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
+from tally.http.security import BEARER
 from tally.identity.policy import Access, Permission
 from tally.identity.principal import principal_from_event
 from tally.identity.wiring import access_policy
@@ -29,7 +30,6 @@ from tally.storage import clients
 
 router = Router()
 
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 TAGS = ["api keys"]
 NO_STORE = {"Cache-Control": "no-store"}
 WHO = {

@@ -9,12 +9,13 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
-from accounts.wiring import BEARER, audit_reader, policy, principal
+from accounts.wiring import audit_reader, policy, principal
 from tally.audit.models import AuditPageOut, page_out
 from tally.audit.reader import MAX_PAGE, AuditQuery
 from tally.errors import InvalidInput
 from tally.http.patterns import IDENTIFIER
 from tally.http.responses import PRIVATE, responses
+from tally.http.security import BEARER
 from tally.identity.policy import ACCOUNT_HEADER, Permission
 
 router = Router()

@@ -11,7 +11,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from accounts.wiring import (
-    BEARER,
     AccountId,
     AuditReason,
     account_store,
@@ -32,6 +31,7 @@ from tally.accounts.membership_models import (
 )
 from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
+from tally.http.security import BEARER
 from tally.identity.policy import Permission
 from tally.identity.roles import Role
 

@@ -13,7 +13,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from accounts.wiring import (
-    BEARER,
     AccountId,
     AuditReason,
     audit,
@@ -28,6 +27,7 @@ from tally.accounts.models import JoinIn
 from tally.errors import InvalidInput
 from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
+from tally.http.security import BEARER
 from tally.identity.policy import Permission
 
 router = Router()

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from accounts.wiring import BEARER, AuditReason, audit, policy, principal, profiles, token
+from accounts.wiring import AuditReason, audit, policy, principal, profiles, token
 from tally.accounts.me_models import MeOut, MePatchIn, SignedOutOut, me_out
 from tally.errors import InvalidInput
 from tally.http.responses import BODY, PRIVATE, responses
+from tally.http.security import BEARER
 
 router = Router()
 

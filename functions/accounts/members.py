@@ -9,10 +9,11 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from accounts.wiring import BEARER, AccountId, AuditReason, UserId, audit, members, policy, principal
+from accounts.wiring import AccountId, AuditReason, UserId, audit, members, policy, principal
 from tally.accounts.members import MemberView
 from tally.accounts.membership_models import MemberOut, MembersOut, RoleIn, member_out
 from tally.http.responses import BODY, PRIVATE, responses
+from tally.http.security import BEARER
 from tally.identity.policy import Permission
 from tally.identity.roles import Role
 

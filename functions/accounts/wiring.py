@@ -35,7 +35,6 @@ from tally.notifications.mailer import SesMailer
 from tally.settings import get_settings
 from tally.storage import clients
 
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 # ASCII a header can carry, with something visible.
 HEADER_TEXT = r"^[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*$"
 

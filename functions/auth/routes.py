@@ -35,6 +35,7 @@ from tally.auth.models import (
 )
 from tally.auth.service import AuthService
 from tally.http.responses import BODY, PRIVATE, RETRY_AFTER, responses
+from tally.http.security import BEARER
 from tally.identity.principal import principal_from_event
 from tally.notifications.mailer import SesMailer
 from tally.settings import get_settings
@@ -42,7 +43,6 @@ from tally.storage import clients
 
 router = Router()
 
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 TAGS = ["auth"]
 NO_STORE = {"Cache-Control": "no-store"}
 

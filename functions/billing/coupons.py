@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 
-from billing.wiring import BEARER, audit, coupons, policy, principal
+from billing.wiring import audit, coupons, policy, principal
 from tally.billing.coupons import COUPON_CODE
 from tally.coupons.models import (
     CouponIn,
@@ -23,6 +23,7 @@ from tally.coupons.models import (
 )
 from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
+from tally.http.security import BEARER
 from tally.identity.policy import ACCOUNT_HEADER, Permission
 
 router = Router()

@@ -7,10 +7,11 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from billing.wiring import BEARER, PlanCodePath, audit, catalogue, policy, principal
+from billing.wiring import PlanCodePath, audit, catalogue, policy, principal
 from tally.billing.amounts import Currency
 from tally.billing.catalogue import Cycle
 from tally.http.responses import BODY, PRIVATE, responses
+from tally.http.security import BEARER
 from tally.identity.policy import Permission
 from tally.plans.models import (
     CatalogueIn,

@@ -11,13 +11,14 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
-from billing.wiring import BEARER, AccountId, audit, policy, principal, subscriptions
+from billing.wiring import AccountId, audit, policy, principal, subscriptions
 from tally.billing.catalogue import Cycle
 from tally.billing.subscription_state import Subscription
 from tally.errors import Forbidden, InvalidInput
 from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
 from tally.http.retries import once
+from tally.http.security import BEARER, BEARER_OR_KEY, KEY_ROUTE
 from tally.identity.policy import Permission
 from tally.subscriptions.models import CancelIn, ChangedOut, ChangeIn, ChangeOut, SubscriptionIn, change_out
 
@@ -98,9 +99,12 @@ def start_subscription(
 @router.get(
     BASE,
     summary="Read the account's subscription",
+    description="Owners and admins, or an API key with `billing:read`.",
     tags=TAGS,
-    security=BEARER,
-    responses=responses(200, "The current subscription", (*PRIVATE, 404, 422), {404: "No subscription"}),
+    security=BEARER_OR_KEY,
+    responses=responses(
+        200, "The current subscription", (*PRIVATE, 404, 422), {404: "No subscription", **KEY_ROUTE}
+    ),
 )
 def get_subscription(account_id: AccountId) -> Subscription:
     who = principal()
@@ -113,10 +117,13 @@ def get_subscription(account_id: AccountId) -> Subscription:
     summary="Preview a change of plan or cycle",
     description="The proration to the second (credit for the unused part of the current price, charge "
     "for the rest of the period at the new price, each rounded half-up) and what the next invoice "
-    "holds. An upgrade applies at once; a downgrade at the period's end.",
+    "holds. An upgrade applies at once; a downgrade at the period's end. Owners and admins, or an API key "
+    "with `billing:read`.",
     tags=TAGS,
-    security=BEARER,
-    responses=responses(200, "What the change would do now", (*PRIVATE, 404, 409, 422), TRANSITION),
+    security=BEARER_OR_KEY,
+    responses=responses(
+        200, "What the change would do now", (*PRIVATE, 404, 409, 422), {**TRANSITION, **KEY_ROUTE}
+    ),
 )
 def preview_change(
     account_id: AccountId,

@@ -26,8 +26,6 @@ from tally.storage import clients
 from tally.subscriptions.dynamo import DynamoSubscriptionStore
 from tally.subscriptions.service import SubscriptionService
 
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
-
 AccountId = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENTIFIER, description="The account")]
 PlanCodePath = Annotated[
     str, Path(min_length=1, max_length=64, pattern=IDENTIFIER, description="The plan's code (a slug)")

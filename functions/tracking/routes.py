@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
+from tally.http.security import BEARER_OR_KEY
 from tally.identity.policy import ACCOUNT_HEADER, Permission
 from tally.identity.principal import principal_from_event
 from tally.identity.wiring import access_policy
@@ -25,9 +26,6 @@ from tally.tracking.service import MAX_STATS_DAYS, TrackingPolicy, TrackingServi
 
 router = Router()
 metrics = Metrics()
-
-# The stats route takes either a user's id token or an API key (KeyOrTokenAuthorizer).
-BEARER_OR_KEY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyAuth": []}]
 
 
 @lru_cache(maxsize=1)

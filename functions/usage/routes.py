@@ -17,6 +17,7 @@ from tally.billing.metrics import BillableMetric
 from tally.errors import Conflict, InvalidInput
 from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
+from tally.http.security import BEARER, BEARER_OR_KEY, KEY_ROUTE
 from tally.identity.policy import ACCOUNT_HEADER, Permission
 from tally.identity.principal import Principal, principal_from_event
 from tally.identity.wiring import access_policy
@@ -48,12 +49,6 @@ router = Router()
 metrics = Metrics()
 
 TAGS = ["usage"]
-BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
-BEARER_OR_KEY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyAuth": []}]
-KEY_ROUTE = {
-    401: "No Authorization header; or, in words, an API key unknown or revoked, or an expired id token",
-    403: "An API key without the route's scope (named) or of another account; a user without access",
-}
 AccountId = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENTIFIER, description="The account")]
 AccountHeader = Annotated[
     str | None, Header(alias=ACCOUNT_HEADER, min_length=1, max_length=64, pattern=IDENTIFIER)

@@ -3,6 +3,7 @@ idempotent imports) and subscriptions (start, change, cancel, resume, the accoun
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -307,3 +308,32 @@ def test_a_cancellation_flag_must_be_a_boolean_not_a_word(seeded: BillingApi, te
     status, body = seeded.call(tenant.owner, "POST", f"{base}/cancel", {"at_period_end": "yes"})
     assert (status, body["errors"][0]["field"]) == (422, "at_period_end"), body
     assert expect(seeded.call(tenant.owner, "GET", base), 200)["cancel_at_period_end"] is False
+
+
+def test_a_server_reads_the_subscription_with_a_billing_read_key(
+    seeded: BillingApi, tenant: Tenant[User], stack: Stack
+) -> None:
+    from billing.app import lambda_handler
+
+    from tests.support.events import FakeContext, http_event
+
+    base = f"/v1/accounts/{tenant.account_id}/subscription"
+    started = expect(
+        seeded.call(tenant.owner, "POST", base, {"plan": "essential", "cycle": "monthly", "currency": "XOF"}),
+        201,
+    )
+
+    def with_key(path: str, scopes: str, account_id: str = tenant.account_id) -> tuple[int, Any]:
+        event = http_event("GET", path, query={"plan": "professional"} if "preview" in path else None)
+        key = {"kind": "api_key", "key_id": "key_billing", "account_id": account_id, "scopes": scopes}
+        event["requestContext"]["authorizer"] = {"lambda": key}
+        with stack.environment("BillingFunction"):
+            answer = lambda_handler(event, FakeContext())  # type: ignore[arg-type]
+        return answer["statusCode"], json.loads(answer["body"])
+
+    assert expect(with_key(base, "billing:read"), 200)["id"] == started["id"]
+    assert expect(with_key(f"{base}/preview-change", "billing:read"), 200)["kind"] == "upgrade"
+    refused = with_key(base, "usage:read")
+    assert (refused[0], refused[1]["code"]) == (403, "forbidden")
+    assert "billing:read" in refused[1]["message"]
+    assert with_key(base, "billing:read", account_id="acc_someone_else")[0] == 403
