@@ -58,12 +58,39 @@ EXPECTED_422 = [
             }
         },
     },
-    # An audit cursor is opaque: the schema says it is a string, but only one the API gave reads
-    # (a drawn one is 422 naming `cursor`). Stats without an account, from a caller with several
-    # (the fuzzing admin creates accounts), is 422 naming the X-Account-Id header to send.
+    # Coupons carry rules across fields that a schema cannot state (exactly one of percent_off,
+    # amount_off or free_months; amount_off with its currency; valid_until after valid_from), and
+    # validating one answers why it does not apply (expired, not for this plan...) with a 422 in
+    # words: drawn bodies that fit the schema may be refused that way.
+    {
+        "include-method": "POST",
+        "include-path": ["/v1/coupons", "/v1/coupons/validate"],
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"],
+            }
+        },
+    },
+    {
+        "include-method": "PATCH",
+        "include-path": ["/v1/coupons/{code}"],
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"],
+            }
+        },
+    },
+    # Audit and violation cursors are opaque: the schema says a string, but only one the API gave
+    # reads (a drawn one is 422 naming `cursor`). Stats without an account, from a caller with
+    # several (the fuzzing admin creates accounts), is 422 naming the X-Account-Id header to send.
     {
         "include-method": "GET",
-        "include-path": ["/v1/audit", "/v1/track/stats"],
+        "include-path": [
+            "/v1/audit",
+            "/v1/track/stats",
+            "/v1/quota-violations",
+            "/v1/accounts/{account_id}/quota-violations",
+        ],
         "checks": {
             "positive_data_acceptance": {
                 "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"],

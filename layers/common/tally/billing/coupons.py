@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -115,12 +116,26 @@ def _percent(value: Decimal) -> Decimal:
     return value
 
 
+# What a request may send, said in the OpenAPI document so that a client (or the fuzzer) drawing
+# from it only sends what is accepted: above 0, at most 100, at most 4 decimal places. (The
+# validator also takes a JSON number with decimals, e.g. 12.5.)
+_PERCENT_IN = {
+    "anyOf": [
+        # Whole numbers as JSON numbers; fractions as strings (a drawn binary fraction such as
+        # 0.30000000000000004 has more places than a percentage may).
+        {"type": "integer", "minimum": 1, "maximum": 100},
+        {"type": "string", "pattern": r"^(100(\.0{1,4})?|[1-9][0-9]?(\.[0-9]{1,4})?|0?\.[0-9]{0,3}[1-9])$"},
+    ],
+    "description": 'Above 0, at most 100, as a decimal ("12.5" or 12.5), never a float',
+}
+
 Percent = Annotated[
     Decimal,
     BeforeValidator(_percent_in),
     AfterValidator(_percent),
     PlainSerializer(canonical_decimal, return_type=str, when_used="json"),
     Field(description='Above 0, at most 100, as a decimal ("12.5" or 12.5), never a float'),
+    WithJsonSchema(_PERCENT_IN, mode="validation"),
 ]
 _Count = Annotated[int, Field(ge=1, le=1_000_000), WHOLE]
 _Months = Annotated[int, Field(ge=1, le=120), WHOLE]
