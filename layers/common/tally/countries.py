@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 _CODES = (
     "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS "
     "BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE "
@@ -18,3 +20,19 @@ COUNTRY_CODES = frozenset(_CODES.split())
 
 def is_country(code: str) -> bool:
     return code in COUNTRY_CODES
+
+
+# France and its overseas territories, and the countries with French as an official language.
+FRENCH_COUNTRIES = frozenset(
+    {
+        *("FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF", "MC", "LU", "BE", "CH"),
+        *("SN", "CI", "ML", "BF", "NE", "TG", "BJ", "GN", "CM", "GA", "CG", "CD", "CF", "TD", "MG", "DJ"),
+        *("KM", "BI", "RW", "SC", "VU", "HT"),
+    }
+)
+
+
+def country_locale(country: str) -> Literal["fr", "en"]:
+    """The language of a customer whose own locale is unknown: French where it is an official
+    language, English elsewhere."""
+    return "fr" if country in FRENCH_COUNTRIES else "en"

@@ -7,7 +7,7 @@ owners and admins see pending join requests at GET /v1/accounts/{id}/join-reques
 sees the accounts they joined at GET /v1/me.
 
 Language: the recipient's profile locale; without one, French for accounts in a country where
-French is an official language (`FRENCH_COUNTRIES`), English otherwise.
+French is an official language (`tally.countries.country_locale`), English otherwise.
 """
 
 from __future__ import annotations
@@ -19,17 +19,9 @@ from aws_lambda_powertools import Logger
 
 from tally.accounts.domain import Account, Invitation, JoinRequest, Member, UserProfile
 from tally.accounts.ports import ProfileStore
+from tally.countries import country_locale
 from tally.errors import ServiceUnavailable
 from tally.notifications.mailer import EmailNotSent, Mailer
-
-# France and its overseas territories, and the countries with French as an official language.
-FRENCH_COUNTRIES = frozenset(
-    {
-        *("FR", "GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF", "MC", "LU", "BE", "CH"),
-        *("SN", "CI", "ML", "BF", "NE", "TG", "BJ", "GN", "CM", "GA", "CG", "CD", "CF", "TD", "MG", "DJ"),
-        *("KM", "BI", "RW", "SC", "VU", "HT"),
-    }
-)
 
 logger = Logger()
 
@@ -37,7 +29,7 @@ logger = Logger()
 def locale_for(profile: UserProfile | None, account: Account) -> str:
     if profile is not None and profile.locale:
         return profile.locale
-    return "fr" if account.country in FRENCH_COUNTRIES else "en"
+    return country_locale(account.country)
 
 
 class Notifier:

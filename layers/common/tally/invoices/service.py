@@ -31,6 +31,7 @@ from tally.billing.numbering import render, sequence_key
 from tally.billing.seller import SellerSettings, default_seller_settings, parse_seller_settings
 from tally.billing.subscription_state import Instant
 from tally.clock import Clock
+from tally.countries import country_locale
 from tally.errors import InvalidInput, NotFound, ServiceUnavailable
 from tally.invoices.ports import (
     Customers,
@@ -46,36 +47,6 @@ from tally.subscriptions.service import account_follows
 
 MAX_ATTEMPTS = 200  # draws of a number before answering 503 (50 concurrent finalisations need < 50)
 _CONFIG = ConfigDict(extra="forbid", frozen=True)
-# Customers whose invoices are in French (the rest read English), until accounts carry a locale.
-FRENCH_SPEAKING = frozenset(
-    {
-        "FR",
-        "BE",
-        "CH",
-        "LU",
-        "MC",
-        "SN",
-        "CI",
-        "ML",
-        "BF",
-        "NE",
-        "TG",
-        "BJ",
-        "GN",
-        "CM",
-        "GA",
-        "CG",
-        "CD",
-        "CF",
-        "TD",
-        "DJ",
-        "KM",
-        "MG",
-        "RW",
-        "BI",
-        "HT",
-    }
-)
 
 
 def new_invoice_id() -> str:
@@ -129,7 +100,8 @@ def customer_of(account: Account) -> Customer:
         country=account.country,
         siren=account.siren,
         siret=account.siret,
-        locale="fr" if account.country in FRENCH_SPEAKING else "en",
+        # Until accounts carry a locale: the one their country's customers are written to in.
+        locale=country_locale(account.country),
     )
 
 
