@@ -53,7 +53,7 @@ def test_codes_are_kept_upper_case_and_checked_in_words() -> None:
         ({"percent_off": None}, "exactly one of"),
         ({"percent_off": "0"}, "above 0 and at most 100"),
         ({"percent_off": "100.5"}, "above 0 and at most 100"),
-        ({"percent_off": 12.5}, "not a float"),
+        ({"percent_off": 12.5}, "not a binary float"),
         ({"percent_off": None, "amount_off": 500}, "amount_off and currency go together"),
         ({"percent_off": None, "free_months": 2, "duration": "forever"}, "leave duration out"),
         ({"duration": "repeating"}, "duration_months goes with"),

@@ -7,6 +7,7 @@ once, at the end of the computation of one line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
@@ -110,24 +111,24 @@ def check_amount(value: object, info: ValidationInfo, *, allow_zero: bool = Fals
     return value
 
 
-def _decimal(value: object) -> object:
-    """Unit prices and rates: a JSON number parsed as Decimal, an integer, or a string "0.05".
-    A binary float is refused: 0.1 as a float is not 0.1."""
-    if isinstance(value, bool):
+def exact_decimal(what: str, example: str) -> Callable[[object], object]:
+    """A BeforeValidator for Decimal fields: an integer, or a string such as `example`, becomes a
+    Decimal (a JSON number with decimals arrives as one already). A binary float is refused in
+    words: 0.1 as a float is not 0.1. Anything else is left to the field's own validation."""
+
+    def parse(value: object) -> object:
+        if isinstance(value, float):
+            raise ValueError(
+                f'Write {what} as a string or an exact decimal, e.g. "{value}", not a binary float'
+            )
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            try:
+                return Decimal(value)
+            except ArithmeticError:
+                raise ValueError(f"'{value}' is not a decimal number (e.g. {example})") from None
         return value
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
-        raise ValueError(
-            f'Write this rate as a string or an exact decimal, e.g. "{value}", not a binary float'
-        )
-    if isinstance(value, str):
-        try:
-            number = Decimal(value)
-        except ArithmeticError:
-            raise ValueError(f"'{value}' is not a decimal number (e.g. \"0.05\")") from None
-        return number
-    return value
+
+    return parse
 
 
 def _finite_non_negative(value: Decimal) -> Decimal:
@@ -149,7 +150,7 @@ def canonical_decimal(value: Decimal) -> str:
 
 UnitPrice = Annotated[
     Decimal,
-    BeforeValidator(_decimal),
+    BeforeValidator(exact_decimal("this rate", '"0.05"')),
     AfterValidator(_finite_non_negative),
     PlainSerializer(canonical_decimal, return_type=str, when_used="json"),
     Field(description='A unit price in the currency\'s major unit, as a decimal string (e.g. "0.05" EUR)'),

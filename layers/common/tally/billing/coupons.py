@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from tally.billing.amounts import Currency, canonical_decimal, round_minor
+from tally.billing.amounts import Currency, canonical_decimal, exact_decimal, round_minor
 from tally.billing.catalogue import CYCLE_MONTHS, Cycle
 from tally.billing.codes import PlanCode
 from tally.billing.periods import utc
@@ -93,20 +93,6 @@ CouponCode = Annotated[
 ]
 
 
-def _percent_in(value: object) -> object:
-    """A JSON number (parsed as Decimal), an integer or a string "12.5"; never a binary float."""
-    if isinstance(value, float):
-        raise ValueError(f'Write the percentage as a string or an exact decimal, e.g. "{value}", not a float')
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Decimal(value)
-    if isinstance(value, str):
-        try:
-            return Decimal(value)
-        except ArithmeticError:
-            raise ValueError(f"'{value}' is not a decimal number (e.g. \"12.5\")") from None
-    return value
-
-
 def _percent(value: Decimal) -> Decimal:
     if not value.is_finite() or not Decimal(0) < value <= Decimal(100):
         raise ValueError(f"A percentage is above 0 and at most 100: got {value}")
@@ -131,7 +117,7 @@ _PERCENT_IN = {
 
 Percent = Annotated[
     Decimal,
-    BeforeValidator(_percent_in),
+    BeforeValidator(exact_decimal("the percentage", '"12.5"')),
     AfterValidator(_percent),
     PlainSerializer(canonical_decimal, return_type=str, when_used="json"),
     Field(description='Above 0, at most 100, as a decimal ("12.5" or 12.5), never a float'),

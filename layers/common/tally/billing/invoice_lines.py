@@ -17,7 +17,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-from tally.billing.amounts import Currency, canonical_decimal, round_minor
+from tally.billing.amounts import Currency, canonical_decimal, exact_decimal, round_minor
 from tally.billing.seller import Rate, SellerSettings
 from tally.billing.subscription_state import Instant
 from tally.errors import InvalidInput
@@ -26,20 +26,9 @@ _CONFIG = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 MAX_LINES = 200  # an invoice item stays far below DynamoDB's 400 KB
 
 
-def _quantity(value: object) -> object:
-    if isinstance(value, float):
-        raise ValueError(f'Write this quantity as a string, e.g. "{value}", not a binary float')
-    if isinstance(value, int | str) and not isinstance(value, bool):
-        try:
-            return Decimal(value)
-        except ArithmeticError:
-            raise ValueError(f"'{value}' is not a decimal number (e.g. \"1.5\")") from None
-    return value
-
-
 Quantity = Annotated[
     Decimal,
-    BeforeValidator(_quantity),
+    BeforeValidator(exact_decimal("this quantity", '"1.5"')),
     Field(gt=0, max_digits=18, decimal_places=6),
     PlainSerializer(canonical_decimal, return_type=str, when_used="json"),
 ]

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from tally.billing.amounts import Currency, canonical_decimal
+from tally.billing.amounts import Currency, canonical_decimal, exact_decimal
 from tally.billing.numbering import Reset, format_problem
 from tally.billing.periods import time_zone
 from tally.countries import is_country
@@ -40,17 +40,6 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 Mention = Annotated[str, Field(min_length=1, max_length=1000)]
 
 
-def _rate(value: object) -> object:
-    if isinstance(value, float):
-        raise ValueError(f'Write this rate as a string, e.g. "{value}", not a binary float')
-    if isinstance(value, int | str) and not isinstance(value, bool):
-        try:
-            return Decimal(value)
-        except ArithmeticError:
-            raise ValueError(f"'{value}' is not a decimal number (e.g. \"0.20\" for 20 %)") from None
-    return value
-
-
 def _fraction(value: Decimal) -> Decimal:
     if not value.is_finite() or value < 0 or value > 1:
         raise ValueError(f'A rate is a fraction between 0 and 1 ("0.20" for 20 %): got {value}')
@@ -59,7 +48,7 @@ def _fraction(value: Decimal) -> Decimal:
 
 Rate = Annotated[
     Decimal,
-    BeforeValidator(_rate),
+    BeforeValidator(exact_decimal("this rate", '"0.20" for 20 %')),
     AfterValidator(_fraction),
     PlainSerializer(canonical_decimal, return_type=str, when_used="json"),
 ]
