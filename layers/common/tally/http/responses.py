@@ -24,7 +24,8 @@ ErrorDetail = TypedDict(
 class Error(TypedDict):
     """An error answer. Tally's own answers always carry `code` and `errors` (empty when no one
     field is to blame). Answers API Gateway produces itself (the JWT authorizer's 401, an unknown
-    route's 404, throttling's 429, a body over 10 MB's 413, a timeout's 504) carry only `message`:
+    route's 404, a malformed request's 400, throttling's 429, a body over 10 MB's 413, a timeout's
+    504) carry only `message`:
     HTTP APIs cannot customise them."""
 
     message: str
@@ -33,6 +34,8 @@ class Error(TypedDict):
 
 
 DESCRIPTIONS: dict[int, str] = {
+    400: "A malformed HTTP request (e.g. a Content-Length that is not a number), refused by API "
+    "Gateway before any route runs (`message` only)",
     401: "No valid bearer token (API Gateway's authorizer answers with `message` only)",
     403: "The caller may not do this",
     404: "Unknown account",
@@ -47,9 +50,10 @@ RETRY_AFTER: dict[str, OpenAPIResponseHeader] = {
     "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}},
 }
 
-# Every route may be throttled by API Gateway (the stack's default route settings) or see a
-# throttled table; a route with a body may have it refused before validation.
-ALWAYS = (429, 503)
+# Every route may get a malformed request refused by API Gateway, be throttled by it (the stack's
+# default route settings) or see a throttled table; a route with a body may have it refused
+# before validation.
+ALWAYS = (400, 429, 503)
 BODY = (413, 415, 422)
 PRIVATE = (401, 403)
 
