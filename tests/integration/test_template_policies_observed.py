@@ -194,6 +194,7 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "AuthorizerFunction": "authorizer.app",
         "UsageFunction": "usage.app",  # issue 7, usage half
         "BillingFunction": "billing.app",
+        "InvoicesFunction": "invoices.app",  # issue 8
     }[function]
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
     if recorder.last_function not in (None, function):
@@ -373,6 +374,47 @@ def _drive_billing(api: RecordedApi, admin: User, owner: User) -> None:
     assert billing(owner, "POST", path, start, {"idempotency-key": "s1"})[0] == 201
     assert billing(owner, "POST", path, start, {"idempotency-key": "s2"})[0] == 409
     assert billing(admin, "POST", "/v1/coupons/welcome/deactivate")[0] == 200
+    assert billing(admin, "POST", "/v1/coupons", {**coupon, "code": "oneoff", "percent_off": "5"})[0] == 201
+    _drive_invoices(api, admin, owner, account_id)
+
+
+def _drive_invoices(api: RecordedApi, admin: User, owner: User, account_id: str) -> None:
+    """Issue 8: the seller's settings, a one-off invoice with a coupon from draft to paid (PDF and
+    emails), a credit note, and the readers' routes."""
+
+    def invoices(who: User, method: str, path: str, body: Any = None, query: Any = None) -> Any:
+        event = http_event(method, path, body=body, claims=who.claims(), query=query)
+        status, answer = _invoke(api.stack, api.recorder, "InvoicesFunction", event)
+        assert status < 300, (method, path, status, answer)
+        return answer
+
+    settings = invoices(admin, "GET", "/v1/settings/billing")
+    invoices(admin, "PUT", "/v1/settings/billing", {**settings, "payment_terms_days": 30})
+    line = {"description": "Onboarding", "unit_amount": 150000, "tax_rate": "sn_vat_18"}
+    body = {"account_id": account_id, "currency": "XOF", "lines": [line], "coupon": "ONEOFF"}
+    draft = invoices(admin, "POST", "/v1/invoices", body)
+    one = f"/v1/invoices/{draft['id']}"
+    invoices(admin, "PATCH", one, {"memo": "PO 12"})
+    invoice = invoices(admin, "POST", f"{one}/finalize")
+    payment = {
+        "amount": 1000,
+        "method": "bank_transfer",
+        "reference": "VIR 1",
+        "received_at": "2026-01-02T00:00:00Z",
+    }
+    invoices(admin, "POST", f"{one}/payments", payment)
+    rest = {**payment, "amount": invoice["amount_due"] - 1000, "reference": "VIR 2"}
+    invoices(admin, "POST", f"{one}/payments", rest)
+    invoices(admin, "POST", f"{one}/credit-notes", {"amount": 500, "reason": "Goodwill", "refund": True})
+    invoices(owner, "GET", one)
+    invoices(owner, "GET", f"{one}/credit-notes")
+    invoices(owner, "GET", f"/v1/accounts/{account_id}/invoices", query={"status": "paid"})
+    invoices(admin, "GET", "/v1/invoices")
+    invoices(admin, "GET", "/v1/invoices", query={"account_id": account_id})
+    other = invoices(admin, "POST", "/v1/invoices", {**body, "coupon": None})
+    invoices(admin, "POST", f"/v1/invoices/{other['id']}/finalize")
+    invoices(admin, "POST", f"/v1/invoices/{other['id']}/mark-uncollectible", {"reason": "Gone"})
+    invoices(admin, "POST", f"/v1/invoices/{other['id']}/void", {})
 
 
 def _drive_api_keys(stack: Stack, recorder: Recorder, owner: User, admin: User) -> None:
@@ -481,7 +523,7 @@ def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: p
                     for call in recorder.calls
                 ):
                     unused.append((function, action, resource, pattern))
-    assert unused == []
+    assert unused == [], "\n".join(map(str, unused))
     assert not any(call.function == "DocsFunction" for call in recorder.calls)
     # Cognito's user-facing calls are unsigned: the auth function's only IAM-checked call is SES's.
     assert {(call.action, call.resource) for call in recorder.calls if call.function == "AuthFunction"} == {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import uuid
 from typing import Any
@@ -12,8 +13,11 @@ from tests.support.tenancy import User
 
 
 class BillingApi:
-    def __init__(self, stack: Stack) -> None:
+    """BillingFunction; `function` names another function of the same shape (InvoicesFunction)."""
+
+    def __init__(self, stack: Stack, function: str = "BillingFunction") -> None:
         self.stack = stack
+        self.function = function
 
     def call(
         self,
@@ -25,12 +29,13 @@ class BillingApi:
         *,
         query: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        from billing.app import lambda_handler
+        module = {"BillingFunction": "billing.app", "InvoicesFunction": "invoices.app"}[self.function]
+        lambda_handler = importlib.import_module(module).lambda_handler
 
         event = http_event(
             method, path, body=body, claims=who.claims() if who else None, query=query, headers=headers
         )
         event["requestContext"]["requestId"] = f"req-{uuid.uuid4().hex[:12]}"
-        with self.stack.environment("BillingFunction"):
-            answer = lambda_handler(event, FakeContext())  # type: ignore[arg-type]
+        with self.stack.environment(self.function):
+            answer = lambda_handler(event, FakeContext())
         return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None

@@ -13,8 +13,10 @@ from tally.billing.credit_notes import CreditNote
 from tally.billing.invoice_lines import LineIn
 from tally.billing.invoices import Customer, Invoice, new_draft
 from tally.billing.seller import SellerSettings, default_seller_settings
+from tally.coupons.ports import PendingRedemption
 from tally.invoices.ports import Listing, Page, SequenceMoved, SubscriptionFollows
 from tests.support.billing import InMemorySubscriptionStore
+from tests.support.coupons import InMemoryCouponStore
 
 AT = datetime(2026, 4, 11, 10, tzinfo=UTC)
 SELLER = default_seller_settings()
@@ -75,11 +77,17 @@ class InMemoryInvoiceStore:
         self.actions: list[str] = []
         self.interfere: Callable[[], None] | None = None  # runs before the next numbered write
         self.subscriptions: InMemorySubscriptionStore | None = None  # where a payment's follow-up goes
+        self.coupons: InMemoryCouponStore | None = None  # where a draft's redemption goes
 
     def get(self, invoice_id: str) -> Invoice | None:
         return self.invoices.get(invoice_id)
 
-    def create(self, invoice: Invoice, context: AuditContext) -> Invoice:
+    def create(
+        self, invoice: Invoice, context: AuditContext, redemption: PendingRedemption | None = None
+    ) -> Invoice:
+        if redemption is not None:
+            assert self.coupons is not None, "a redemption without a coupon store"
+            self.coupons.redeem(redemption, context)
         if invoice.subscription_id is not None and invoice.period_start is not None:
             claim = (invoice.subscription_id, invoice.period_start)
             if claim in self.claims:

@@ -138,3 +138,6 @@ def reset_function_caches() -> None:
     from billing import wiring as billing_wiring  # issue 7, catalogue half
 
     billing_wiring.reset()
+    from invoices import wiring as invoices_wiring  # issue 8
+
+    invoices_wiring.reset()

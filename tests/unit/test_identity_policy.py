@@ -38,6 +38,7 @@ TABLE: dict[str, tuple[set[str], bool, bool, bool]] = {
     "catalogue:write": (set(), True, False, False),
     # --- issue 8, coupons ---
     "coupons:admin": (set(), True, False, False),
+    "invoices:admin": (set(), True, False, False),
 }
 
 

@@ -38,6 +38,8 @@ class Settings(BaseModel):
     # --- issue 7, catalogue half: the seller's time zone, which subscription periods and trials
     # follow (DESIGN.md "Time"; an IANA name).
     seller_time_zone: str = Field(default="Europe/Paris", alias="SELLER_TIME_ZONE")
+    # --- issue 8: the private bucket of invoice and credit-note PDFs.
+    documents_bucket_name: str = Field(default="", alias="DOCUMENTS_BUCKET_NAME")
 
 
 class SettingsError(RuntimeError):

@@ -49,7 +49,17 @@ class CreditLineIn(BaseModel):
 
 
 class CreditNoteIn(BaseModel):
-    model_config = _CONFIG
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        defer_build=True,
+        json_schema_extra={
+            "examples": [
+                {"amount": 10000, "reason": "Service interrupted for three days", "refund": False},
+                {"lines": [{"line": 0, "quantity": "1"}], "reason": "One seat returned", "refund": True},
+            ]
+        },
+    )
 
     lines: Annotated[list[CreditLineIn], Field(min_length=1, max_length=200)] | None = None
     amount: Annotated[int, Field(strict=True, ge=1)] | None = None

@@ -224,3 +224,13 @@ def percent_off(lines: Sequence[LineIn], percent: Decimal) -> list[LineIn]:
         off = min(round_minor(Decimal(round_minor(line.quantity * line.unit_amount)) * percent / 100), room)
         discounted.append(line.model_copy(update={"discount": line.discount + off}) if off else line)
     return discounted
+
+
+def coupon_discounts(lines: Sequence[LineIn], *, percent: Decimal | None, amount: int | None) -> list[LineIn]:
+    """A coupon's discount on a one-off invoice's lines: its percentage off each line, or its
+    amount spread over them (never below zero)."""
+    if percent is not None:
+        return percent_off(lines, percent)
+    if amount is not None:
+        return spread_amount_off(lines, amount)
+    return list(lines)

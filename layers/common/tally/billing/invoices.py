@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from tally.billing import subscription_state
-from tally.billing.amounts import Currency
+from tally.billing.amounts import Currency, canonical_decimal
 from tally.billing.invoice_lines import InvoiceLine, LineIn, TaxAmount, line_in, price_lines, taxes_of
 from tally.billing.numbering import local
 from tally.billing.seller import SellerSettings
@@ -119,13 +120,19 @@ class Customer(BaseModel):
         return any((self.siren, self.siret, self.vat_number))
 
 
+ExactPercent = Annotated[Decimal, PlainSerializer(canonical_decimal, return_type=str, when_used="json")]
+
+
 class CouponRef(BaseModel):
-    """The coupon whose discounts the lines carry (the coupon engine computes them)."""
+    """The coupon whose discounts the lines carry (the coupon engine computes them), with the
+    terms it was redeemed with, so that new lines of a draft get the same discount."""
 
     model_config = _CONFIG
 
     code: Annotated[str, Field(min_length=1, max_length=64)]
     redemption_id: Id | None = None
+    percent_off: ExactPercent | None = None
+    amount_off: int | None = None
 
 
 class Payment(BaseModel):

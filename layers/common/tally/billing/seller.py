@@ -169,8 +169,14 @@ class LatePayment(BaseModel):
     mention_en: Mention
 
 
+def _example(schema: dict[str, Any]) -> None:
+    """The shipped defaults, as the OpenAPI document's example of a PUT body."""
+    text = resources.files(_DATA).joinpath("defaults.json").read_text(encoding="utf-8")
+    schema["examples"] = [json.loads(text)]
+
+
 class SellerSettings(BaseModel):
-    model_config = _CONFIG
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, json_schema_extra=_example)
 
     legal_name: Text
     address: Address

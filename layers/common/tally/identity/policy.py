@@ -48,6 +48,8 @@ class Permission(StrEnum):
     CATALOGUE_WRITE = "catalogue:write"
     # --- issue 8, coupons ------------------------------------------------------------------------
     COUPONS_ADMIN = "coupons:admin"
+    # --- issue 8, invoices and the seller's billing settings ---------------------------------
+    INVOICES_ADMIN = "invoices:admin"
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ GRANTS: dict[Permission, Grant] = {
     # --- issue 8, coupons: creating, reading, changing and deleting them is platform admins';
     # validating one for an account uses billing:read. ----------------------------------------
     Permission.COUPONS_ADMIN: Grant(_NONE),
+    # --- issue 8, invoices: drafting, finalising, payments, voids, credit notes, PDFs for any
+    # account and the seller's billing settings are platform admins'; an account's owners and
+    # admins (and API keys with billing:read) read their own with billing:read. -------------
+    Permission.INVOICES_ADMIN: Grant(_NONE),
 }
 
 

@@ -22,6 +22,8 @@ from tally.audit.records import AuditContext
 from tally.billing.credit_notes import CreditNote
 from tally.billing.invoices import Invoice, InvoiceStatus
 from tally.billing.seller import SellerSettings, parse_seller_settings
+from tally.coupons.dynamo import add_redemption, redemption_refusal
+from tally.coupons.ports import PendingRedemption
 from tally.errors import InvalidInput
 from tally.invoices.ports import Listing, Page, SequenceMoved, SubscriptionFollows
 from tally.storage import cursors, keys
@@ -112,7 +114,9 @@ class DynamoInvoiceStore:
 
     # -- drafts ----------------------------------------------------------------------------
 
-    def create(self, invoice: Invoice, context: AuditContext) -> Invoice:
+    def create(
+        self, invoice: Invoice, context: AuditContext, redemption: PendingRedemption | None = None
+    ) -> Invoice:
         transaction = self._table.transaction(context)
         claim = None
         if invoice.subscription_id is not None and invoice.period_start is not None:
@@ -130,9 +134,13 @@ class DynamoInvoiceStore:
             account_id=invoice.account_id,
             changes=_changes(None, invoice),
         )
+        if redemption is not None:  # the coupon is redeemed with the invoice, or neither
+            add_redemption(transaction, redemption)
         try:
             self._table.commit(transaction)
         except TransactionRefused as refused:
+            if redemption is not None and (problem := redemption_refusal(refused, redemption)):
+                raise problem from refused
             held = refused.refused("claim")
             if held is not None and held.old is not None:
                 first = self.get(str(held.old["invoice_id"]))

@@ -12,6 +12,7 @@ from tally.billing.credit_notes import CreditNote
 from tally.billing.invoices import Customer, Invoice, InvoiceStatus
 from tally.billing.seller import SellerSettings
 from tally.billing.subscription_state import Subscription
+from tally.coupons.ports import PendingRedemption
 from tally.subscriptions.ports import AccountFollows
 
 
@@ -72,10 +73,14 @@ class Customers(Protocol):
 class InvoiceStore(Protocol):
     def get(self, invoice_id: str) -> Invoice | None: ...
 
-    def create(self, invoice: Invoice, context: AuditContext) -> Invoice:
-        """A new draft. One of a subscription's period (`subscription_id` and `period_start`
-        set) claims the period in the same transaction: if the period has its invoice already,
-        nothing is written and that first invoice is answered."""
+    def create(
+        self, invoice: Invoice, context: AuditContext, redemption: PendingRedemption | None = None
+    ) -> Invoice:
+        """A new draft, with the coupon's redemption when it carries one (CouponRefused when a
+        limit was reached meanwhile: nothing is written). One of a subscription's period
+        (`subscription_id` and `period_start` set) claims the period in the same transaction:
+        if the period has its invoice already, nothing is written and that first invoice is
+        answered."""
         ...
 
     def save(

@@ -25,14 +25,17 @@ from tally.audit.records import AuditContext
 from tally.billing import invoices as machine
 from tally.billing.amounts import Currency
 from tally.billing.credit_notes import CreditNote, CreditNoteIn, apply_credit_note, credit_note
-from tally.billing.invoice_lines import LineIn
+from tally.billing.invoice_lines import LineIn, coupon_discounts
 from tally.billing.invoices import CouponRef, Customer, Invoice, Payment
 from tally.billing.numbering import render, sequence_key
 from tally.billing.seller import SellerSettings, default_seller_settings, parse_seller_settings
 from tally.billing.subscription_state import Instant
 from tally.clock import Clock
 from tally.countries import country_locale
+from tally.coupons.ports import PendingRedemption
+from tally.coupons.service import CouponService
 from tally.errors import InvalidInput, NotFound, ServiceUnavailable
+from tally.invoices.models import InvoiceIn
 from tally.invoices.ports import (
     Customers,
     InvoiceStore,
@@ -141,6 +144,7 @@ class InvoiceService:
         *,
         subscriptions: SubscriptionStore | None = None,
         accounts: Accounts | None = None,
+        coupons: CouponService | None = None,
         clock: Clock | None = None,
         pause: Callable[[int], None] | None = None,
         max_attempts: int = MAX_ATTEMPTS,
@@ -151,6 +155,7 @@ class InvoiceService:
         self._store = store
         self._subscriptions = subscriptions
         self._accounts = accounts
+        self._coupons = coupons
         self._settings = settings
         self._customers = customers
         self._clock = clock
@@ -200,9 +205,79 @@ class InvoiceService:
         )
         return self._store.create(draft, context)
 
+    def create_invoice(self, request: InvoiceIn, context: AuditContext) -> Invoice:
+        """POST /v1/invoices: a one-off draft; its coupon, if any, is checked for the account
+        (and its current subscription's plan, when it has one), comes off the lines, and is
+        redeemed in the draft's own transaction."""
+        if self._customers.customer(request.account_id) is None:
+            raise NotFound(f"No account '{request.account_id}'", field="account_id")
+        invoice_id = new_invoice_id()
+        lines: list[LineIn] = list(request.lines)
+        coupon, pending = None, None
+        if request.coupon is not None:
+            pending = self._redeeming(request, invoice_id)
+            terms = pending.applied
+            coupon = CouponRef(
+                code=terms.code,
+                redemption_id=terms.redemption_id,
+                percent_off=terms.percent_off,
+                amount_off=terms.amount_off,
+            )
+            lines = coupon_discounts(lines, percent=coupon.percent_off, amount=coupon.amount_off)
+        draft = machine.new_draft(
+            id=invoice_id,
+            account_id=request.account_id,
+            currency=request.currency,
+            lines=lines,
+            settings=self._settings.current(),
+            at=self._now(),
+            memo=request.memo,
+            coupon=coupon,
+            due_days=request.due_days,
+        )
+        return self._store.create(draft, context, pending)
+
+    def _redeeming(self, request: InvoiceIn, invoice_id: str) -> PendingRedemption:
+        assert request.coupon is not None
+        if self._coupons is None:
+            raise InvalidInput("Coupons are not available here", field="coupon")
+        subscription = self._subscriptions.current(request.account_id) if self._subscriptions else None
+        # The amount a coupon's minimum is checked on: the lines before it.
+        amount = machine.new_draft(
+            id=invoice_id,
+            account_id=request.account_id,
+            currency=request.currency,
+            lines=request.lines,
+            settings=self._settings.current(),
+            at=self._now(),
+        ).total
+        pending = self._coupons.prepare(
+            request.coupon,
+            request.account_id,
+            subscription.plan_code if subscription else "",
+            subscription.cycle if subscription else "monthly",
+            request.currency,
+            amount,
+            ("invoice", invoice_id),
+            self._now(),
+            field="coupon",
+        )
+        if pending.applied.free_months is not None:
+            raise InvalidInput(
+                f"Coupon '{pending.applied.code}' gives free months of a subscription: it does not "
+                "apply to a one-off invoice",
+                field="coupon",
+            )
+        return pending
+
     def update_draft(self, invoice_id: str, changes: DraftChanges, context: AuditContext) -> Invoice:
         before = self.get(invoice_id)
         sent = {name: getattr(changes, name) for name in changes.model_fields_set}
+        if sent.get("lines") is not None and before.coupon is not None:
+            # The coupon redeemed with the draft takes the same off its new lines.
+            sent["lines"] = coupon_discounts(
+                sent["lines"], percent=before.coupon.percent_off, amount=before.coupon.amount_off
+            )
         after = machine.update_draft(before, self._settings.current(), **sent)
         self._store.save(before, after, "invoice.updated", context)
         return after

@@ -1,0 +1,84 @@
+"""What the invoice routes share: the caller, the audit context, parameter types, and the
+services, each built on first use over clients made on first use."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from tally.accounts.dynamo.accounts import DynamoAccountStore
+from tally.accounts.dynamo.table import BillingTable
+from tally.audit.context import context_from_event
+from tally.audit.records import AuditContext
+from tally.coupons.dynamo import DynamoCouponStore
+from tally.coupons.service import CouponService
+from tally.http.patterns import IDENTIFIER
+from tally.identity.policy import AccessPolicy, Permission
+from tally.identity.principal import Principal, principal_from_event
+from tally.identity.wiring import access_policy
+from tally.invoices.dynamo import DynamoInvoiceStore, DynamoSellerStore
+from tally.invoices.service import AccountCustomers, InvoiceService, SellerSettingsService
+from tally.plans.dynamo import DynamoPlanStore
+from tally.plans.service import CatalogueService
+from tally.settings import get_settings
+from tally.storage import clients
+from tally.subscriptions.dynamo import DynamoSubscriptionStore
+
+AccountId = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENTIFIER, description="The account")]
+InvoiceId = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENTIFIER, description="The invoice")]
+
+
+def principal() -> Principal:
+    return principal_from_event(BaseRouter.current_event)
+
+
+def audit(who: Principal, reason: str | None = None) -> AuditContext:
+    return context_from_event(BaseRouter.current_event, who, reason)
+
+
+def policy() -> AccessPolicy:
+    return access_policy()
+
+
+def admin() -> Principal:
+    """The caller, a platform admin (invoices:admin, MFA on); 401/403 otherwise."""
+    who = principal()
+    policy().authorize_platform(who, Permission.INVOICES_ADMIN)
+    return who
+
+
+@lru_cache(maxsize=1)
+def table() -> BillingTable:
+    return BillingTable(clients.on_first_use(clients.dynamodb), get_settings().billing_table_name)
+
+
+@lru_cache(maxsize=1)
+def seller() -> SellerSettingsService:
+    return SellerSettingsService(DynamoSellerStore(table()))
+
+
+@lru_cache(maxsize=1)
+def invoices() -> InvoiceService:
+    accounts = DynamoAccountStore(table())
+    subscriptions = DynamoSubscriptionStore(table())
+    coupons = CouponService(
+        DynamoCouponStore(table()), CatalogueService(DynamoPlanStore(table())), subscriptions
+    )
+    return InvoiceService(
+        DynamoInvoiceStore(table()),
+        seller(),
+        AccountCustomers(accounts),
+        subscriptions=subscriptions,
+        accounts=accounts,
+        coupons=coupons,
+    )
+
+
+def reset() -> None:
+    """Forget every service and the policy (tests switch stacks between cases)."""
+    for cached in (table, seller, invoices):
+        cached.cache_clear()
+    access_policy.cache_clear()
