@@ -90,7 +90,46 @@ EXPECTED_422 = [
             "/v1/track/stats",
             "/v1/quota-violations",
             "/v1/accounts/{account_id}/quota-violations",
+            # issue 8: invoice cursors are opaque too, and `from` must come before `to`
+            "/v1/invoices",
+            "/v1/accounts/{account_id}/invoices",
         ],
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"],
+            }
+        },
+    },
+    # Issue 8: money has to add up, which a schema cannot say: a line's tax rate must be one of the
+    # seller's codes and its currency the invoice's, a total cannot go negative, a payment cannot
+    # exceed the amount due, a credit note takes lines or an amount (not both) and never more than
+    # is left; the seller settings' default rate must be one of their rates, a number format must
+    # fit its reset. Each is a 422 naming the field, in words.
+    {
+        "include-method": "POST",
+        "include-path": [
+            "/v1/invoices",
+            "/v1/invoices/{invoice_id}/payments",
+            "/v1/invoices/{invoice_id}/credit-notes",
+        ],
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"],
+            }
+        },
+    },
+    {
+        "include-method": "PATCH",
+        "include-path": ["/v1/invoices/{invoice_id}"],
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"],
+            }
+        },
+    },
+    {
+        "include-method": "PUT",
+        "include-path": ["/v1/settings/billing"],
         "checks": {
             "positive_data_acceptance": {
                 "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"],

@@ -49,6 +49,8 @@ PATH_RESOURCES: dict[str, Callable[[Side], str]] = {
     "key_id": lambda t: t.key_id,
     # issue 7, catalogue half: plans belong to no tenant (a seeded one)
     "code": lambda t: "essential",
+    # issue 8: B's invoice, drafted by a platform admin
+    "invoice_id": lambda t: t.invoice_id,
 }
 # Body fields that name another tenant's resource, filled with B's.
 BODY_RESOURCES: dict[str, Callable[[Side], str]] = {"token": lambda t: t.invitation_token}
@@ -71,6 +73,7 @@ class Side:
     key_id: str
     key_secret: str
     invitation_token: str
+    invoice_id: str
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,12 @@ def _side(api: HttpApi, tenant: Tenant[HttpUser]) -> Side:
     )
     invited = expect(api.call(tenant.owner, "GET", f"/v1/accounts/{tenant.account_id}/invitations"), 200)
     pending = next(i for i in invited["invitations"] if i["id"] == tenant.pending_invitation_id)
-    return Side(tenant, str(key["id"]), str(key["secret"]), api.invitation_token(pending["email"]))
+    line = {"description": "Set-up", "unit_amount": 10000}
+    draft = {"account_id": tenant.account_id, "currency": "EUR", "lines": [line]}
+    invoice = expect(api.call(api.staff("platform-admin"), "POST", "/v1/invoices", draft), 201)
+    return Side(
+        tenant, str(key["id"]), str(key["secret"]), api.invitation_token(pending["email"]), str(invoice["id"])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +182,13 @@ def _markers(api: HttpApi, side: Side) -> set[str]:
     """Values only B's data holds: its name, its people's emails and ids, its invitations'
     addresses, its keys' names and prefixes, its join requests' ids."""
     snapshot = _snapshot(api, side)
-    values = {snapshot["account"]["name"], side.tenant.account_id, side.key_id, side.invitation_token}
+    values = {
+        snapshot["account"]["name"],
+        side.tenant.account_id,
+        side.key_id,
+        side.invitation_token,
+        side.invoice_id,
+    }
     for member in snapshot["members"]["members"]:
         values |= {member["user_id"], member["email"]}
     for invitation in snapshot["invitations"]["invitations"]:

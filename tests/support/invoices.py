@@ -21,7 +21,7 @@ from tests.support.coupons import InMemoryCouponStore
 AT = datetime(2026, 4, 11, 10, tzinfo=UTC)
 SELLER = default_seller_settings()
 INCLUSIVE = SELLER.model_copy(update={"prices_include_tax": True})
-CUSTOMER = Customer(account_id="acc1", name="Acme SARL", country="SN", siren="987654321")
+CUSTOMER = Customer(account_id="acc1", name="Acme SARL", country="FR", siren="987654321")
 
 
 def line(unit_amount: int, quantity: str | int = 1, **extra: Any) -> LineIn:

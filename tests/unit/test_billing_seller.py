@@ -76,3 +76,11 @@ def test_bad_settings_name_the_field(
 def test_an_unknown_tax_rate_names_the_known_ones() -> None:
     with pytest.raises(InvalidInput, match="use one of fr_vat_20, sn_vat_18, exempt"):
         default_seller_settings().tax_rate("de_vat_19")
+
+
+def test_a_line_without_a_rate_gets_the_customers_countrys() -> None:
+    settings = default_seller_settings()
+    assert settings.rate_for_country("SN") == "sn_vat_18"
+    assert settings.rate_for_country("fr") == "fr_vat_20"
+    assert settings.rate_for_country("DE") == settings.default_tax_rate  # none of its own
+    assert settings.rate_for_country(None) == settings.default_tax_rate

@@ -224,6 +224,16 @@ class SellerSettings(BaseModel):
             f"'{wanted}' is not a tax rate of the seller: use one of {known}", field="tax_rate"
         )
 
+    def rate_for_country(self, country: str | None) -> str:
+        """The code of the rate a customer in `country` is charged when a line names none: the
+        first non-zero rate of that country (an exemption is chosen by name, never by default),
+        else the default rate."""
+        if country is not None:
+            for rate in self.tax_rates:
+                if rate.country == country.upper() and rate.rate > 0:
+                    return rate.code
+        return self.default_tax_rate
+
 
 def parse_seller_settings(data: Mapping[str, Any], *, prefix: str = "") -> SellerSettings:
     """Settings from plain JSON values; InvalidInput naming the first wrong field otherwise."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -187,13 +187,14 @@ class InvoiceService:
 
     def create_draft(self, request: DraftIn, context: AuditContext) -> Invoice:
         """A draft; for a subscription's period, the period's first invoice if it has one."""
-        if self._customers.customer(request.account_id) is None:
+        customer = self._customers.customer(request.account_id)
+        if customer is None:
             raise NotFound(f"No account '{request.account_id}'", field="account_id")
         draft = machine.new_draft(
             id=new_invoice_id(),
             account_id=request.account_id,
             currency=request.currency,
-            lines=request.lines,
+            lines=self._taxed(request.lines, customer),
             settings=self._settings.current(),
             at=self._now(),
             memo=request.memo,
@@ -209,10 +210,11 @@ class InvoiceService:
         """POST /v1/invoices: a one-off draft; its coupon, if any, is checked for the account
         (and its current subscription's plan, when it has one), comes off the lines, and is
         redeemed in the draft's own transaction."""
-        if self._customers.customer(request.account_id) is None:
+        customer = self._customers.customer(request.account_id)
+        if customer is None:
             raise NotFound(f"No account '{request.account_id}'", field="account_id")
         invoice_id = new_invoice_id()
-        lines: list[LineIn] = list(request.lines)
+        lines = self._taxed(request.lines, customer)
         coupon, pending = None, None
         if request.coupon is not None:
             pending = self._redeeming(request, invoice_id)
@@ -236,6 +238,11 @@ class InvoiceService:
             due_days=request.due_days,
         )
         return self._store.create(draft, context, pending)
+
+    def _taxed(self, lines: Sequence[LineIn], customer: Customer) -> list[LineIn]:
+        """Lines that name no tax rate get the one of the customer's country (or the default)."""
+        code = self._settings.current().rate_for_country(customer.country)
+        return [line if line.tax_rate else line.model_copy(update={"tax_rate": code}) for line in lines]
 
     def _redeeming(self, request: InvoiceIn, invoice_id: str) -> PendingRedemption:
         assert request.coupon is not None
@@ -273,6 +280,10 @@ class InvoiceService:
     def update_draft(self, invoice_id: str, changes: DraftChanges, context: AuditContext) -> Invoice:
         before = self.get(invoice_id)
         sent = {name: getattr(changes, name) for name in changes.model_fields_set}
+        if sent.get("lines") is not None:
+            customer = self._customers.customer(before.account_id)
+            if customer is not None:
+                sent["lines"] = self._taxed(sent["lines"], customer)
         if sent.get("lines") is not None and before.coupon is not None:
             # The coupon redeemed with the draft takes the same off its new lines.
             sent["lines"] = coupon_discounts(
