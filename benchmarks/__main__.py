@@ -1,5 +1,5 @@
-"""`python -m benchmarks [cold|cost|throughput|local|authorizer|usage|pdf ...]`: run the benchmarks and print
-the report.
+"""`python -m benchmarks [cold|cost|throughput|local|authorizer|usage|pdf|finalise ...]`: run the
+benchmarks and print the report.
 
 Figures only: nothing asserts on timing, and the exit status is 0 unless a benchmark itself
 breaks (a request answering an unexpected status, the moto server not starting).
@@ -18,6 +18,7 @@ from benchmarks import (
     authorizer_latency,
     cold_start,
     dynamo_cost,
+    finalisation,
     local_load,
     pdf_render,
     throughput,
@@ -33,6 +34,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "authorizer": authorizer_latency.run,
     "usage": usage_cost.run,  # issue 7, usage half
     "pdf": pdf_render.run,  # issue 8: invoice PDF render time
+    "finalise": finalisation.run,  # issue 8: finalisation operations, latency, 50 concurrent
 }
 
 
