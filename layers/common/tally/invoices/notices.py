@@ -180,12 +180,12 @@ class InvoiceNotices:
             stored = self._store_pdf(document, invoice.account_id, invoice.id, failures)
         # What was left after this payment: what is due now plus the payments since (a rerun for
         # an earlier payment; credit notes issued since are not added back).
-        later = sum(later.amount for later in invoice.payments[payment_index + 1 :])
+        paid_since = sum(since.amount for since in invoice.payments[payment_index + 1 :])
         context: dict[str, Any] = {
             "account_name": document.customer.name,
             "invoice_number": document.number,
             "amount": payment.amount,
-            "amount_due": invoice.amount_due + later,
+            "amount_due": invoice.amount_due + paid_since,
             "currency": invoice.currency,
             "received_on": _local_day(payment.received_at, invoice),
             "reference": payment.reference,
