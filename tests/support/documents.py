@@ -1,4 +1,5 @@
-"""Sample `InvoiceDocument`s: a French XOF invoice, an English EUR one, a long one, a credit note.
+"""Sample `InvoiceDocument`s: a French XOF invoice, an English EUR one, a long one, a credit note;
+and in-memory stand-ins of the document store and the email ledger.
 
 Shared by the PDF tests and benchmarks/pdf_render.py. Totals add up, as the domain would give them.
 """
@@ -20,6 +21,9 @@ from tally.documents.model import (
     bank_reference,
     late_payment_mentions,
 )
+from tally.documents.store import LINK_SECONDS, DocumentKind, StoredDocument, document_key
+from tally.notifications.email import Email
+from tally.notifications.ledger import LedgerKey, SendOutcome, SendResult
 
 SELLER_FR = Party(
     name="Tally SAS",
@@ -191,3 +195,49 @@ def credit_note_en() -> InvoiceDocument:
         payment=None,
         legal_mentions=(),
     )
+
+
+# --- in-memory stand-ins for InvoiceNotices ------------------------------------------------------
+
+
+class InMemoryDocumentStore:
+    """tally.documents.store.DocumentStore over a dict: every put a new version of its key."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, list[bytes]] = {}
+        self.fail_puts: list[Exception] = []  # raised by the next puts, in order
+
+    def put(self, kind: DocumentKind, account_id: str, number: str, pdf: bytes) -> StoredDocument:
+        if self.fail_puts:
+            raise self.fail_puts.pop(0)
+        key = document_key(kind, account_id, number)
+        self.versions.setdefault(key, []).append(pdf)
+        return StoredDocument(key, f"v{len(self.versions[key])}")
+
+    def exists(self, key: str) -> bool:
+        return key in self.versions
+
+    def link(self, key: str, seconds: int = LINK_SECONDS) -> str:
+        return f"https://documents.example/{key}?expires={seconds}"
+
+    def latest(self, kind: DocumentKind, account_id: str, number: str) -> bytes:
+        return self.versions[document_key(kind, account_id, number)][-1]
+
+
+class InMemoryEmailLedger:
+    """tally.notifications.ledger.EmailLedger's contract: one send per key; a failed send (from
+    `fail_sends`) leaves the key free for a retry."""
+
+    def __init__(self) -> None:
+        self.sent: dict[LedgerKey, Email] = {}
+        self.outbox: list[Email] = []
+        self.fail_sends: list[Exception] = []
+
+    def send_once(self, email: Email, key: LedgerKey) -> SendResult:
+        if key in self.sent:
+            return SendResult(SendOutcome.ALREADY_SENT, f"m-{key}")
+        if self.fail_sends:
+            raise self.fail_sends.pop(0)
+        self.sent[key] = email
+        self.outbox.append(email)
+        return SendResult(SendOutcome.SENT, f"m-{len(self.outbox)}")

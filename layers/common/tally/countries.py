@@ -36,3 +36,55 @@ def country_locale(country: str) -> Literal["fr", "en"]:
     """The language of a customer whose own locale is unknown: French where it is an official
     language, English elsewhere."""
     return "fr" if country in FRENCH_COUNTRIES else "en"
+
+
+# The names printed on an invoice address, for the countries Tally's sellers and customers are
+# most often in (French-speaking Africa, Europe, North America); others print their code.
+_NAMES = {
+    "FR": ("France", "France"),
+    "SN": ("Sénégal", "Senegal"),
+    "CI": ("Côte d'Ivoire", "Côte d'Ivoire"),
+    "ML": ("Mali", "Mali"),
+    "BF": ("Burkina Faso", "Burkina Faso"),
+    "NE": ("Niger", "Niger"),
+    "TG": ("Togo", "Togo"),
+    "BJ": ("Bénin", "Benin"),
+    "GN": ("Guinée", "Guinea"),
+    "GW": ("Guinée-Bissau", "Guinea-Bissau"),
+    "CM": ("Cameroun", "Cameroon"),
+    "GA": ("Gabon", "Gabon"),
+    "CG": ("Congo", "Congo"),
+    "CD": ("République démocratique du Congo", "Democratic Republic of the Congo"),
+    "CF": ("République centrafricaine", "Central African Republic"),
+    "TD": ("Tchad", "Chad"),
+    "GQ": ("Guinée équatoriale", "Equatorial Guinea"),
+    "MG": ("Madagascar", "Madagascar"),
+    "MA": ("Maroc", "Morocco"),
+    "TN": ("Tunisie", "Tunisia"),
+    "DZ": ("Algérie", "Algeria"),
+    "MR": ("Mauritanie", "Mauritania"),
+    "BE": ("Belgique", "Belgium"),
+    "CH": ("Suisse", "Switzerland"),
+    "LU": ("Luxembourg", "Luxembourg"),
+    "MC": ("Monaco", "Monaco"),
+    "DE": ("Allemagne", "Germany"),
+    "ES": ("Espagne", "Spain"),
+    "IT": ("Italie", "Italy"),
+    "NL": ("Pays-Bas", "Netherlands"),
+    "PT": ("Portugal", "Portugal"),
+    "IE": ("Irlande", "Ireland"),
+    "GB": ("Royaume-Uni", "United Kingdom"),
+    "US": ("États-Unis", "United States"),
+    "CA": ("Canada", "Canada"),
+    "GH": ("Ghana", "Ghana"),
+    "NG": ("Nigeria", "Nigeria"),
+    "KE": ("Kenya", "Kenya"),
+}
+
+
+def country_name(code: str, locale: str) -> str:
+    """The country's name in French or English, or its code when Tally does not list it."""
+    names = _NAMES.get(code)
+    if names is None:
+        return code
+    return names[0] if locale.startswith("fr") else names[1]

@@ -36,8 +36,10 @@ class Party:
 class DocumentLine:
     description: str  # wrapped over as many lines as it needs
     quantity: Decimal
-    unit_amount: int  # minor units, before tax
-    amount: int  # the line's amount before tax, in minor units (as the domain rounded it)
+    # Minor units, before tax (tax included with `InvoiceDocument.prices_include_tax`); None prints
+    # no unit price (a credited amount that is not quantity x a unit price).
+    unit_amount: int | None
+    amount: int  # the line's amount before tax (or tax included, as above), as the domain rounded it
     tax_rate: Decimal | None = None  # percent: Decimal("20") is 20 %; None prints nothing
     period_start: date | None = None  # the service period, printed under the description
     period_end: date | None = None
@@ -88,7 +90,7 @@ class InvoiceDocument:
     seller: Party
     customer: Party
     lines: tuple[DocumentLine, ...]
-    subtotal: int  # sum of the lines before discounts and tax
+    subtotal: int  # sum of the lines before discounts (and before tax, unless prices_include_tax)
     total: int  # after discounts, tax included
     amount_due: int  # what is left to pay (a credit note: what is credited or refunded)
     due_date: date | None = None  # invoices; a credit note has none
@@ -101,6 +103,11 @@ class InvoiceDocument:
     memo: str | None = None
     related_number: str | None = None  # a credit note: the invoice it credits
     reason: str | None = None  # a credit note: why
+    # The seller writes prices tax included: unit prices, line amounts, the subtotal and the
+    # discounts are tax included, labelled so ("TTC"), and `total_excluding_tax` is printed.
+    prices_include_tax: bool = False
+    # After discounts, before tax ("Total HT"): printed when it differs from the subtotal.
+    total_excluding_tax: int | None = None
 
 
 def bank_reference(number: str) -> str:

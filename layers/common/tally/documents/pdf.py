@@ -272,6 +272,7 @@ class _Layout:
 
     def table_header(self) -> _Block:
         words = self.words
+        incl = "_incl" if self.doc.prices_include_tax else ""
 
         def draw(canvas: Canvas, top: float) -> None:
             canvas.setFillColorRGB(*SHADE)
@@ -281,9 +282,9 @@ class _Layout:
             y = top - 13
             canvas.drawString(LEFT + 6, y, words["description"].upper())
             canvas.drawRightString(QUANTITY_RIGHT, y, words["quantity"].upper())
-            canvas.drawRightString(UNIT_RIGHT, y, words["unit_price"].upper())
+            canvas.drawRightString(UNIT_RIGHT, y, words[f"unit_price{incl}"].upper())
             canvas.drawRightString(TAX_RIGHT, y, words["tax_rate"].upper())
-            canvas.drawRightString(RIGHT - 6, y, words["amount"].upper())
+            canvas.drawRightString(RIGHT - 6, y, words[f"amount{incl}"].upper())
 
         return _Block(TABLE_HEADER_HEIGHT, draw)
 
@@ -297,11 +298,11 @@ class _Layout:
         count = len(text) + (1 if period else 0)
         height = count * ROW_LEADING + 2 * ROW_PADDING
         currency = self.doc.currency
-        unit = (
-            format_unit_price(line.unit_price, currency, self.locale)
-            if line.unit_price is not None
-            else self.money(line.unit_amount)
-        )
+        unit = ""
+        if line.unit_price is not None:
+            unit = format_unit_price(line.unit_price, currency, self.locale)
+        elif line.unit_amount is not None:
+            unit = self.money(line.unit_amount)
         quantity = format_decimal(line.quantity, self.locale)
         tax = format_percent(line.tax_rate, self.locale) if line.tax_rate is not None else ""
         amount = self.money(line.amount)
@@ -330,8 +331,11 @@ class _Layout:
 
     def totals(self) -> list[tuple[str, str, bool]]:
         doc, words = self.doc, self.words
-        rows = [(words["subtotal"], self.money(doc.subtotal), False)]
+        subtotal = words["subtotal_incl" if doc.prices_include_tax else "subtotal"]
+        rows = [(subtotal, self.money(doc.subtotal), False)]
         rows.extend((discount.description, self.money(-discount.amount), False) for discount in doc.discounts)
+        if doc.total_excluding_tax is not None and doc.total_excluding_tax != doc.subtotal:
+            rows.append((words["total_excl"], self.money(doc.total_excluding_tax), False))
         for tax in doc.taxes:
             label = f"{tax.label or words['tax']} {format_percent(tax.rate, self.locale)}"
             rows.append((label, self.money(tax.amount), False))
@@ -406,10 +410,15 @@ class _Layout:
 
     def paragraphs(self, heading: str | None, texts: tuple[str, ...], size: float, color: Any) -> _Block:
         leading = size * 1.3
-        lines: list[str] = []
-        for text in texts:
-            lines.extend(wrap(text, REGULAR, size, CONTENT_WIDTH, self.measure))
-        height = leading * len(lines) + (14 if heading else 0) + 8
+        gap = leading * 0.5  # between paragraphs, so that two mentions do not read as one
+        lines: list[tuple[float, str]] = []  # (offset from the first line, text)
+        offset = 0.0
+        for number, text in enumerate(texts):
+            offset += gap if number else 0
+            for line in wrap(text, REGULAR, size, CONTENT_WIDTH, self.measure):
+                lines.append((offset, line))
+                offset += leading
+        height = offset + (14 if heading else 0) + 8
 
         def draw(canvas: Canvas, top: float) -> None:
             y = top - size - 2
@@ -420,8 +429,8 @@ class _Layout:
                 y -= 14
             canvas.setFont(REGULAR, size)
             canvas.setFillColorRGB(*color)
-            for index, text in enumerate(lines):
-                canvas.drawString(LEFT, y - index * leading, text)
+            for line_offset, text in lines:
+                canvas.drawString(LEFT, y - line_offset, text)
 
         return _Block(height, draw)
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from botocore.exceptions import ClientError
+
+from tally.storage.errors import error_code
 from tally.storage.guard import transient_as_unavailable
 
 if TYPE_CHECKING:
@@ -18,6 +21,9 @@ if TYPE_CHECKING:
 
 DocumentKind = Literal["invoice", "credit_note"]
 LINK_SECONDS = 300
+# HeadObject has no body, so a missing key answers its bare status. Without s3:ListBucket on
+# the bucket, S3 answers 403 for a missing key instead: that one is raised, not read as absent.
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _FOLDERS: dict[DocumentKind, str] = {"invoice": "invoices", "credit_note": "credit-notes"}
 
 
@@ -48,6 +54,18 @@ class DocumentStore:
                 ServerSideEncryption="AES256",
             )
         return StoredDocument(key, answer.get("VersionId"))
+
+    def exists(self, key: str) -> bool:
+        """Whether the object is there (one HeadObject): a PDF missing because its rendering
+        failed after the change it follows was committed can be rendered on demand."""
+        try:
+            with transient_as_unavailable():
+                self._client.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                return False
+            raise
+        return True
 
     def link(self, key: str, seconds: int = LINK_SECONDS) -> str:
         """A presigned GET of the latest version: signing is local, no request is made."""
