@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from billing import coupons as billing_coupons
 from billing import plans as billing_plans
 from billing import subscriptions as billing_subscriptions
+from invoices import documents as invoices_documents
 from invoices import invoices as invoices_routes
 from invoices import settings as invoices_settings
 from usage.routes import router as usage_router
@@ -89,7 +90,7 @@ def document() -> dict[str, Any]:
     for billing_module in (billing_plans, billing_subscriptions):  # issue 7, catalogue half
         app.include_router(billing_module.router)
     app.include_router(billing_coupons.router)  # issue 8, coupons
-    for invoices_module in (invoices_settings, invoices_routes):  # issue 8, invoices
+    for invoices_module in (invoices_settings, invoices_routes, invoices_documents):  # issue 8, invoices
         app.include_router(invoices_module.router)
     generated = app.get_openapi_json_schema(
         title=TITLE,

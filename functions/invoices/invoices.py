@@ -3,13 +3,15 @@ credit notes; an account's owners and admins (and its API keys with `billing:rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from invoices.wiring import AccountId, InvoiceId, admin, audit, invoices, policy, principal
+from invoices.wiring import AccountId, InvoiceId, admin, audit, invoices, notices, policy, principal
 from tally.billing.credit_notes import CreditNoteIn
 from tally.billing.invoices import Invoice, InvoiceStatus, Payment
 from tally.http.patterns import IDENTIFIER
@@ -25,10 +27,12 @@ from tally.invoices.models import (
     PaymentIn,
     ReasonIn,
 )
+from tally.invoices.notices import NoticeFailed
 from tally.invoices.ports import Listing
 from tally.invoices.service import DraftChanges
 
 router = Router()
+logger = Logger()
 
 TAGS = ["Invoices"]
 BASE = "/v1/invoices"
@@ -54,6 +58,18 @@ End = Annotated[
 
 def _utc(instant: datetime | None) -> datetime | None:
     return instant.replace(tzinfo=UTC) if instant is not None and instant.tzinfo is None else instant
+
+
+def after_change(notice: str, send: Callable[[], object]) -> None:
+    """The PDF and email of a change already committed: a failure is logged, never answered (the
+    change stands); calling the route again retries them, and the email ledger never sends twice."""
+    try:
+        send()
+    except NoticeFailed as failed:
+        logger.warning(
+            "A PDF or email did not go out; calling the route again retries it",
+            extra={"notice": notice, "stages": list(failed.stages), "retryable": failed.retryable},
+        )
 
 
 def readable(invoice_id: str) -> Invoice:
@@ -143,7 +159,9 @@ def update_invoice(invoice_id: InvoiceId, body: InvoicePatch) -> Invoice:
 )
 def finalize_invoice(invoice_id: InvoiceId) -> Invoice:
     who = admin()
-    return invoices().finalize(invoice_id, audit(who))
+    invoice = invoices().finalize(invoice_id, audit(who))
+    after_change("invoice-issued", lambda: notices().issued(invoice))
+    return invoice
 
 
 @router.post(
@@ -188,7 +206,9 @@ def record_invoice_payment(invoice_id: InvoiceId, body: PaymentIn) -> Invoice:
     payment = Payment(
         amount=body.amount, method=body.method, reference=body.reference, received_at=body.received_at
     )
-    return invoices().record_payment(invoice_id, payment, audit(who))
+    invoice = invoices().record_payment(invoice_id, payment, audit(who))
+    after_change("payment-received", lambda: notices().payment_received(invoice, len(invoice.payments) - 1))
+    return invoice
 
 
 @router.post(
@@ -207,6 +227,7 @@ def record_invoice_payment(invoice_id: InvoiceId, body: PaymentIn) -> Invoice:
 def issue_credit_note(invoice_id: InvoiceId, body: CreditNoteIn) -> CreditNoteOut:
     who = admin()
     note, invoice = invoices().issue_credit_note(invoice_id, body, audit(who, body.reason))
+    after_change("credit-note-issued", lambda: notices().credit_note_issued(note, invoice))
     return CreditNoteOut(credit_note=note, invoice=invoice)
 
 

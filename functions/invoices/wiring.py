@@ -4,7 +4,7 @@ services, each built on first use over clients made on first use."""
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.openapi.params import Path
@@ -15,17 +15,22 @@ from tally.audit.context import context_from_event
 from tally.audit.records import AuditContext
 from tally.coupons.dynamo import DynamoCouponStore
 from tally.coupons.service import CouponService
+from tally.documents.store import DocumentStore
 from tally.http.patterns import IDENTIFIER
 from tally.identity.policy import AccessPolicy, Permission
 from tally.identity.principal import Principal, principal_from_event
 from tally.identity.wiring import access_policy
 from tally.invoices.dynamo import DynamoInvoiceStore, DynamoSellerStore
+from tally.invoices.notices import InvoiceNotices
 from tally.invoices.service import AccountCustomers, InvoiceService, SellerSettingsService
 from tally.plans.dynamo import DynamoPlanStore
 from tally.plans.service import CatalogueService
 from tally.settings import get_settings
 from tally.storage import clients
 from tally.subscriptions.dynamo import DynamoSubscriptionStore
+
+if TYPE_CHECKING:
+    from tally.notifications.ledger import EmailLedger
 
 AccountId = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENTIFIER, description="The account")]
 InvoiceId = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENTIFIER, description="The invoice")]
@@ -77,8 +82,24 @@ def invoices() -> InvoiceService:
     )
 
 
+@lru_cache(maxsize=1)
+def notices() -> InvoiceNotices:
+    """PDFs in the documents bucket and emails through SES, each client made on first use."""
+    settings = get_settings()
+
+    def ledger() -> EmailLedger:
+        from tally.notifications.ledger import EmailLedger
+        from tally.notifications.mailer import SesMailer
+
+        mailer = SesMailer(clients.sesv2(), settings.sender_email)
+        return EmailLedger(clients.dynamodb(), settings.billing_table_name, mailer)
+
+    documents = DocumentStore(clients.on_first_use(clients.s3), settings.documents_bucket_name)
+    return InvoiceNotices(documents, ledger, settings.app_url)
+
+
 def reset() -> None:
     """Forget every service and the policy (tests switch stacks between cases)."""
-    for cached in (table, seller, invoices):
+    for cached in (table, seller, invoices, notices):
         cached.cache_clear()
     access_policy.cache_clear()

@@ -51,6 +51,7 @@ PATH_RESOURCES: dict[str, Callable[[Side], str]] = {
     "code": lambda t: "essential",
     # issue 8: B's invoice, drafted by a platform admin
     "invoice_id": lambda t: t.invoice_id,
+    "credit_note_id": lambda t: t.credit_note_id,
 }
 # Body fields that name another tenant's resource, filled with B's.
 BODY_RESOURCES: dict[str, Callable[[Side], str]] = {"token": lambda t: t.invitation_token}
@@ -74,6 +75,7 @@ class Side:
     key_secret: str
     invitation_token: str
     invoice_id: str
+    credit_note_id: str
 
 
 @dataclass(frozen=True)
@@ -156,9 +158,18 @@ def _side(api: HttpApi, tenant: Tenant[HttpUser]) -> Side:
     pending = next(i for i in invited["invitations"] if i["id"] == tenant.pending_invitation_id)
     line = {"description": "Set-up", "unit_amount": 10000}
     draft = {"account_id": tenant.account_id, "currency": "EUR", "lines": [line]}
-    invoice = expect(api.call(api.staff("platform-admin"), "POST", "/v1/invoices", draft), 201)
+    admin = api.staff("platform-admin")
+    invoice = expect(api.call(admin, "POST", "/v1/invoices", draft), 201)
+    expect(api.call(admin, "POST", f"/v1/invoices/{invoice['id']}/finalize"), 200)
+    credit = {"amount": 100, "reason": "Isolation"}
+    note = expect(api.call(admin, "POST", f"/v1/invoices/{invoice['id']}/credit-notes", credit), 201)
     return Side(
-        tenant, str(key["id"]), str(key["secret"]), api.invitation_token(pending["email"]), str(invoice["id"])
+        tenant,
+        str(key["id"]),
+        str(key["secret"]),
+        api.invitation_token(pending["email"]),
+        str(invoice["id"]),
+        str(note["credit_note"]["id"]),
     )
 
 
@@ -188,6 +199,7 @@ def _markers(api: HttpApi, side: Side) -> set[str]:
         side.key_id,
         side.invitation_token,
         side.invoice_id,
+        side.credit_note_id,
     }
     for member in snapshot["members"]["members"]:
         values |= {member["user_id"], member["email"]}
