@@ -336,8 +336,12 @@ def test_what_is_not_invoiced_is_refused_in_words() -> None:
     with pytest.raises(NoSubscription, match="no subscription"):
         world.invoicing.invoice("acc1", CONTEXT)
     world.start(active=False)  # Essential's trial needs no card
-    with pytest.raises(NothingToInvoice, match="trialing subscription is not invoiced"):
+    with pytest.raises(NothingToInvoice, match="trialing subscription is not invoiced: its first invoice"):
         world.invoicing.invoice("acc1", CONTEXT)
+    world.clock.at = AT + timedelta(days=15)
+    with pytest.raises(NothingToInvoice, match="its trial ended at 2026-04-25T10:00:00"):
+        world.invoicing.invoice("acc1", CONTEXT)
+    world.clock.at = AT
     world.put(status="paused")
     with pytest.raises(NothingToInvoice, match="paused"):
         world.invoicing.invoice("acc1", CONTEXT)

@@ -74,9 +74,14 @@ def _refusal(subscription: Subscription, now: datetime) -> NothingToInvoice | No
     if status in FINAL:
         return NothingToInvoice(f"The subscription is {status.replace('_', ' ')}: nothing is left to invoice")
     if status == "trialing":
+        end = subscription.current_period_end.isoformat()
+        if now >= subscription.current_period_end:
+            return NothingToInvoice(
+                f"A trialing subscription is not invoiced: its trial ended at {end}; it is invoiced "
+                "once it converts"
+            )
         return NothingToInvoice(
-            "A trialing subscription is not invoiced: its first invoice comes when the trial ends "
-            f"({subscription.current_period_end.isoformat()})"
+            f"A trialing subscription is not invoiced: its first invoice comes when the trial ends ({end})"
         )
     if status == "paused":
         return NothingToInvoice("A paused subscription is not invoiced: unpause it first")
