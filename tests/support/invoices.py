@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,6 +12,7 @@ from tally.audit.records import AuditContext
 from tally.billing.credit_notes import CreditNote
 from tally.billing.invoice_lines import LineIn
 from tally.billing.invoices import Customer, Invoice, new_draft
+from tally.billing.metrics import BillableMetric
 from tally.billing.seller import SellerSettings, default_seller_settings
 from tally.coupons.ports import PendingRedemption
 from tally.invoices.ports import Listing, Page, SequenceMoved, SubscriptionFollows
@@ -76,6 +77,7 @@ class InMemoryInvoiceStore:
         self.sequences: dict[str, int] = {}
         self.actions: list[str] = []
         self.interfere: Callable[[], None] | None = None  # runs before the next numbered write
+        self.interfere_create: Callable[[], None] | None = None  # runs before the next create
         self.subscriptions: InMemorySubscriptionStore | None = None  # where a payment's follow-up goes
         self.coupons: InMemoryCouponStore | None = None  # where a draft's redemption goes
 
@@ -83,15 +85,26 @@ class InMemoryInvoiceStore:
         return self.invoices.get(invoice_id)
 
     def create(
-        self, invoice: Invoice, context: AuditContext, redemption: PendingRedemption | None = None
+        self,
+        invoice: Invoice,
+        context: AuditContext,
+        follows: SubscriptionFollows | None = None,
+        redemption: PendingRedemption | None = None,
     ) -> Invoice:
+        if self.interfere_create is not None:
+            interfere, self.interfere_create = self.interfere_create, None
+            interfere()
         if redemption is not None:
             assert self.coupons is not None, "a redemption without a coupon store"
             self.coupons.redeem(redemption, context)
+        claim = None
         if invoice.subscription_id is not None and invoice.period_start is not None:
             claim = (invoice.subscription_id, invoice.period_start)
             if claim in self.claims:
-                return self.invoices[self.claims[claim]]
+                return self.invoices[self.claims[claim]]  # nothing written, the follow-up neither
+        # One transaction: the subscription's change is checked before anything is written.
+        self._follow(follows, context)
+        if claim is not None:
             self.claims[claim] = invoice.id
         self.invoices[invoice.id] = invoice
         self.actions.append("invoice.created")
@@ -169,3 +182,23 @@ class InMemoryInvoiceStore:
         start = int(listing.cursor or 0)
         end = start + listing.limit
         return Page(found[start:end], str(end) if end < len(found) else None)
+
+
+class InMemoryUsageTotals:
+    """The usage aggregates the subscription invoicing reads: {(account, period key): {metric:
+    value}} (keys.FOREVER for the metrics that never reset), and the metrics' definitions."""
+
+    def __init__(self, metrics: Iterable[BillableMetric] = ()) -> None:
+        self.values: dict[tuple[str, str], dict[str, Decimal]] = {}
+        self.known = {metric.code: metric for metric in metrics}
+        self.reads: list[str] = []
+
+    def put(self, account_id: str, period: str, **values: int | str) -> None:
+        self.values[(account_id, period)] = {name: Decimal(value) for name, value in values.items()}
+
+    def aggregates(self, account_id: str, period: str) -> dict[str, Decimal]:
+        self.reads.append(period)
+        return dict(self.values.get((account_id, period), {}))
+
+    def metrics(self, codes: set[str]) -> dict[str, BillableMetric]:
+        return {code: self.known[code] for code in codes if code in self.known}

@@ -80,6 +80,9 @@ def test_an_upgrade_applies_at_once_with_proration() -> None:
     after, planned = world.service.change("acc1", "professional", None, None, CONTEXT)
     assert (after.plan_code, after.status) == ("professional", "active")
     assert planned.change.proration == preview.change.proration
+    # The proration waits on the subscription for its next invoice (stored with the change).
+    assert [line.amount for line in after.pending_lines] == [-10000, 30000]
+    assert world.store.current("acc1") == after
 
 
 def test_a_downgrade_waits_for_the_period_end() -> None:
@@ -97,6 +100,7 @@ def test_trial_changes_apply_at_once_without_proration() -> None:
     world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT)
     after, planned = world.service.change("acc1", "professional", None, None, CONTEXT)
     assert (after.plan_code, after.status, planned.change.proration) == ("professional", "trialing", None)
+    assert after.pending_lines == ()
     assert planned.change.next_invoice_total == 45000
 
 

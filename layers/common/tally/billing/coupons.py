@@ -32,7 +32,7 @@ from pydantic import (
 from tally.billing.amounts import Currency, canonical_decimal, exact_decimal, round_minor
 from tally.billing.catalogue import CYCLE_MONTHS, Cycle
 from tally.billing.codes import PlanCode
-from tally.billing.periods import utc
+from tally.billing.periods import BillingAnchor, period_containing, utc
 from tally.http.fields import WHOLE, Name
 
 Duration = Literal["once", "repeating", "forever"]
@@ -289,6 +289,17 @@ class AppliedCoupon(BaseModel):
     currency: str
     periods: int | None = Field(description="How many periods it covers; null: every period")
     starts_at: Instant = Field(description="The start of the first period it covers")
+
+    def period_index(self, cycle: Cycle, zone: str, start: datetime) -> int:
+        """Which of its periods the one starting at `start` is, counted in `cycle`s from
+        `starts_at` in the seller's `zone`: 0 the first; -1 for a period before it."""
+        if utc(start) < self.starts_at:
+            return -1
+        return period_containing(BillingAnchor(self.starts_at, zone), cycle, start).index
+
+    def covers(self, period_index: int) -> bool:
+        """Whether it discounts its `period_index`-th period (`once`: the first only)."""
+        return period_index >= 0 and (self.periods is None or period_index < self.periods)
 
 
 def applied(

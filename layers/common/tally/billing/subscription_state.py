@@ -32,7 +32,7 @@ each add-on's, and `account_status_for` would read the base subscription.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -71,6 +71,7 @@ TransitionName = Literal[
     "change_now",
 ]
 
+MAX_PENDING_LINES = 100  # an invoice holds 200 lines; changes beyond this wait for the next one
 FINAL: frozenset[Status] = frozenset({"canceled", "incomplete_expired"})
 LIVE: frozenset[Status] = frozenset({"trialing", "active", "past_due", "unpaid", "incomplete", "paused"})
 
@@ -169,6 +170,18 @@ class PendingChange(BaseModel):
     effective_at: Instant
 
 
+class PendingLine(BaseModel):
+    """A line waiting for the subscription's next invoice: the proration of an immediate change
+    (a credit is negative), or what is left of a credit the last invoice could not take."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    description: Annotated[str, Field(min_length=1, max_length=500)]
+    amount: Annotated[int, Field(ge=-(10**15), le=10**15, description="Minor units; a credit is negative")]
+    period_start: Instant
+    period_end: Instant
+
+
 class Subscription(BaseModel):
     """An account on a plan version, cycle and currency.
 
@@ -199,6 +212,11 @@ class Subscription(BaseModel):
     created_at: Instant
     # issue 8: the coupon redeemed with it, which its invoices apply to the periods it covers.
     coupon: AppliedCoupon | None = None
+    # issue 9: proration lines of immediate changes, which the next period's invoice takes (and
+    # clears, in its transaction). Empty by default, so subscriptions stored before still load.
+    pending_lines: tuple[PendingLine, ...] = Field(
+        default=(), description="Lines waiting for the next invoice (the proration of a change)"
+    )
 
     def allows(self, name: TransitionName) -> bool:
         return self.status in ALLOWED_FROM[name]
@@ -460,12 +478,20 @@ def change_now(
     plan_version: int,
     cycle: Cycle,
     period: Period,
+    lines: Sequence[PendingLine] = (),
 ) -> Subscription:
     """An immediate change (an upgrade): the new plan from now; `period` is the period in force
-    (the current one, or the new cycle's first when the cycle changes)."""
+    (the current one, or the new cycle's first when the cycle changes). `lines`, its proration,
+    wait for the next invoice after those already waiting."""
     _require(subscription, "change_now")
     if subscription.cancel_at_period_end:
         raise _refuse(subscription.status, "change_now", "it is set to cancel; resume it first")
+    if len(subscription.pending_lines) + len(lines) > MAX_PENDING_LINES:
+        raise _refuse(
+            subscription.status,
+            "change_now",
+            "its next invoice holds too many changes already; change it after that invoice",
+        )
     anchor = subscription.billing_anchor if cycle == subscription.cycle else period.start
     return _move(
         subscription,
@@ -476,6 +502,7 @@ def change_now(
         current_period_start=period.start,
         current_period_end=period.end,
         pending_change=None,
+        pending_lines=(*subscription.pending_lines, *lines),
     )
 
 

@@ -36,6 +36,7 @@ INVOICE_KIND = "invoice"
 CREDIT_NOTE_KIND = "credit_note"
 STATUSES: tuple[InvoiceStatus, ...] = ("draft", "open", "paid", "uncollectible", "void")
 CHANGED_MEANWHILE = "The invoice changed while this request was made: read it again, then retry"
+SUBSCRIPTION_CHANGED = "The subscription changed while its invoice was made: retry"
 MAX_PAGE = 100
 
 
@@ -115,7 +116,11 @@ class DynamoInvoiceStore:
     # -- drafts ----------------------------------------------------------------------------
 
     def create(
-        self, invoice: Invoice, context: AuditContext, redemption: PendingRedemption | None = None
+        self,
+        invoice: Invoice,
+        context: AuditContext,
+        follows: SubscriptionFollows | None = None,
+        redemption: PendingRedemption | None = None,
     ) -> Invoice:
         transaction = self._table.transaction(context)
         claim = None
@@ -127,6 +132,7 @@ class DynamoInvoiceStore:
                 label="claim",
             )
         transaction.put(invoice_item(invoice), condition=NEW, label="invoice")
+        self._follow(transaction, follows)
         transaction.audit(
             "invoice.created",
             "invoice",
@@ -141,11 +147,15 @@ class DynamoInvoiceStore:
         except TransactionRefused as refused:
             if redemption is not None and (problem := redemption_refusal(refused, redemption)):
                 raise problem from refused
+            # The claim first: the period has its invoice (whether or not the subscription
+            # changed too, nothing was written).
             held = refused.refused("claim")
             if held is not None and held.old is not None:
                 first = self.get(str(held.old["invoice_id"]))
                 if first is not None:
                     return first
+            if refused.refused("subscription") or refused.refused("current"):
+                raise ChangedMeanwhile(SUBSCRIPTION_CHANGED) from refused
             raise ChangedMeanwhile(CHANGED_MEANWHILE) from refused
         return invoice
 

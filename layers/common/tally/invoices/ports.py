@@ -27,8 +27,9 @@ class SequenceMoved(Exception):
 
 @dataclass(frozen=True)
 class SubscriptionFollows:
-    """The subscription's change a payment brings (activated, restored), written in the same
-    transaction as the invoice, with the account's status when it follows."""
+    """The subscription's change an invoice brings (a payment activates or restores it; the
+    period's invoice rolls it over and takes its pending lines), written in the same transaction
+    as the invoice, with the account's status when it follows."""
 
     before: Subscription
     after: Subscription
@@ -74,13 +75,19 @@ class InvoiceStore(Protocol):
     def get(self, invoice_id: str) -> Invoice | None: ...
 
     def create(
-        self, invoice: Invoice, context: AuditContext, redemption: PendingRedemption | None = None
+        self,
+        invoice: Invoice,
+        context: AuditContext,
+        follows: SubscriptionFollows | None = None,
+        redemption: PendingRedemption | None = None,
     ) -> Invoice:
-        """A new draft, with the coupon's redemption when it carries one (CouponRefused when a
-        limit was reached meanwhile: nothing is written). One of a subscription's period
-        (`subscription_id` and `period_start` set) claims the period in the same transaction:
-        if the period has its invoice already, nothing is written and that first invoice is
-        answered."""
+        """A new draft. One of a subscription's period (`subscription_id` and `period_start`
+        set) claims the period in the same transaction: if the period has its invoice already,
+        nothing is written and that first invoice is answered. `follows`: the subscription's
+        change that goes with it (rolled over, its pending lines taken), in the same
+        transaction, conditional on the stored subscription still being `follows.before`
+        (ChangedMeanwhile otherwise, nothing written). `redemption`: the coupon redeemed with
+        the draft (CouponRefused when a limit was reached meanwhile: nothing written)."""
         ...
 
     def save(

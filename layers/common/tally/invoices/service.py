@@ -237,7 +237,7 @@ class InvoiceService:
             coupon=coupon,
             due_days=request.due_days,
         )
-        return self._store.create(draft, context, pending)
+        return self._store.create(draft, context, redemption=pending)
 
     def _taxed(self, lines: Sequence[LineIn], customer: Customer) -> list[LineIn]:
         """Lines that name no tax rate get the one of the customer's country (or the default)."""

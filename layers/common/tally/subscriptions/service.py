@@ -20,7 +20,7 @@ from tally.billing import subscription_state as machine
 from tally.billing.catalogue import Cycle, PublishedVersion
 from tally.billing.periods import BillingAnchor, Period, next_period, period_at, period_containing, trial_end
 from tally.billing.proration import ChangePlan, PricedChoice, ProrationLine, classify, plan_change
-from tally.billing.subscription_state import FINAL, PendingChange, Subscription
+from tally.billing.subscription_state import FINAL, PendingChange, PendingLine, Subscription
 from tally.clock import Clock
 from tally.errors import Conflict, InvalidInput, NotFound
 from tally.plans.ports import StoredPlan
@@ -94,31 +94,7 @@ class SubscriptionService:
         return None if subscription is None else self._settled(subscription, context)
 
     def _settled(self, subscription: Subscription, context: AuditContext) -> Subscription:
-        """A subscription set to cancel whose period has ended is canceled, and its account
-        cancelled, before anything reads or changes it: nobody sees it live past its end. (The
-        expiry job of the scheduled-jobs issue does the same without waiting for a request.)
-        Rolling a period over is not done here: it goes with the period's invoice."""
-        end = subscription.current_period_end
-        if not (
-            subscription.cancel_at_period_end
-            and subscription.allows("period_end_reached")
-            and self._now() >= end
-        ):
-            return subscription
-        after = machine.period_end_reached(subscription, next_period=Period(1, end, end))
-        system = replace(
-            context,
-            actor=Actor.system("period-end"),
-            reason="The period ended with the subscription set to cancel",
-        )
-        try:
-            self._store.save(
-                subscription, after, "subscription.canceled", self._follows(after.account_id, after), system
-            )
-        except ChangedMeanwhile:
-            # Another request settled it first: read what it wrote.
-            return self._store.current(after.account_id) or after
-        return after
+        return settle(self._store, self._accounts, subscription, self._now(), context)
 
     # -- starting --------------------------------------------------------------------------
 
@@ -355,6 +331,7 @@ class SubscriptionService:
                 plan_version=new.plan_version,
                 cycle=new.cycle,
                 period=period,
+                lines=pending_lines(planned),
             )
             action = "subscription.plan_changed"
         return after, action, Preview(self._current_choice(subscription), new, planned)
@@ -387,6 +364,26 @@ class SubscriptionService:
         return account_follows(self._accounts, account_id, subscription)
 
 
+def pending_lines(planned: ChangePlan) -> tuple[PendingLine, ...]:
+    """What an immediate change leaves for the next invoice: its proration. When a new cycle
+    starts with the change, the charge is the whole new period's price: that period's own invoice
+    bills it as its plan line, so only the credit waits (ChangePlan.next_invoice says the same)."""
+    if planned.proration is None:
+        return ()
+    lines = planned.proration.lines
+    if planned.next_invoice_at == planned.proration.at:
+        lines = tuple(line for line in lines if line.amount < 0)
+    return tuple(
+        PendingLine(
+            description=line.description,
+            amount=line.amount,
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+        for line in lines
+    )
+
+
 def account_follows(accounts: Accounts, account_id: str, subscription: Subscription) -> AccountFollows | None:
     """The account's status change the subscription's status implies, when the accounts' machine
     allows it from where the account is (else the account stays as it is). Also used when paying
@@ -398,3 +395,38 @@ def account_follows(accounts: Accounts, account_id: str, subscription: Subscript
     if transition_problem(account.status, wanted) is not None:
         return None
     return AccountFollows(account, wanted, f"Subscription {subscription.id} is {subscription.status}")
+
+
+def settle(
+    store: SubscriptionStore,
+    accounts: Accounts,
+    subscription: Subscription,
+    now: datetime,
+    context: AuditContext,
+) -> Subscription:
+    """A subscription set to cancel whose period has ended is canceled, and its account
+    cancelled, before anything reads, changes or invoices it: nobody sees it live past its end.
+    (The expiry job of the scheduled-jobs issue does the same without waiting for a request.)
+    Rolling a period over is not done here: it goes with the period's invoice
+    (tally.invoices.subscription)."""
+    end = subscription.current_period_end
+    if not (subscription.cancel_at_period_end and subscription.allows("period_end_reached") and now >= end):
+        return subscription
+    after = machine.period_end_reached(subscription, next_period=Period(1, end, end))
+    system = replace(
+        context,
+        actor=Actor.system("period-end"),
+        reason="The period ended with the subscription set to cancel",
+    )
+    try:
+        store.save(
+            subscription,
+            after,
+            "subscription.canceled",
+            account_follows(accounts, after.account_id, after),
+            system,
+        )
+    except ChangedMeanwhile:
+        # Another request settled it first: read what it wrote.
+        return store.current(after.account_id) or after
+    return after
