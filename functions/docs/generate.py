@@ -21,6 +21,7 @@ from billing import subscriptions as billing_subscriptions
 from invoices import documents as invoices_documents
 from invoices import invoices as invoices_routes
 from invoices import settings as invoices_settings
+from invoices import subscription_invoice as invoices_subscription
 from usage.routes import router as usage_router
 
 from accounts import accounts, api_keys, audit, invitations, join_requests, me, members
@@ -90,7 +91,12 @@ def document() -> dict[str, Any]:
     for billing_module in (billing_plans, billing_subscriptions):  # issue 7, catalogue half
         app.include_router(billing_module.router)
     app.include_router(billing_coupons.router)  # issue 8, coupons
-    for invoices_module in (invoices_settings, invoices_routes, invoices_documents):  # issue 8, invoices
+    for invoices_module in (
+        invoices_settings,
+        invoices_routes,
+        invoices_documents,
+        invoices_subscription,
+    ):  # issue 8, invoices
         app.include_router(invoices_module.router)
     generated = app.get_openapi_json_schema(
         title=TITLE,

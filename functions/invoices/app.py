@@ -16,14 +16,14 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from invoices import documents, invoices, settings
+from invoices import documents, invoices, settings, subscription_invoice
 from tally.http.resolver import create_resolver, resolve
 from tally.observability import quiet_sdk_loggers
 
 quiet_sdk_loggers()
 logger = Logger()
 app = create_resolver()
-for module in (settings, invoices, documents):
+for module in (settings, invoices, documents, subscription_invoice):
     app.include_router(module.router)
 
 

@@ -44,10 +44,13 @@ def _numbered(invoice: Invoice) -> str:
     return invoice.number
 
 
-def _answer(url: str, key: str, redirect: bool) -> PdfOut | Response[None]:
-    if redirect:
-        return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
-    return PdfOut(url=url, expires_in=LINK_SECONDS, key=key)
+def _answer(url: str, key: str, redirect: bool) -> Response[PdfOut]:
+    """The link in JSON; with `redirect`, a 302 to it (carrying the same JSON)."""
+    body = PdfOut(url=url, expires_in=LINK_SECONDS, key=key)
+    headers = {"Location": url, "Cache-Control": "no-store"} if redirect else {}
+    return Response(
+        status_code=302 if redirect else 200, content_type="application/json", body=body, headers=headers
+    )
 
 
 @router.get(
@@ -63,7 +66,7 @@ def _answer(url: str, key: str, redirect: bool) -> PdfOut | Response[None]:
         **LINKED,  # type: ignore[dict-item]
     },
 )
-def invoice_pdf(invoice_id: InvoiceId, redirect: Redirect = False) -> PdfOut | Response[None]:
+def invoice_pdf(invoice_id: InvoiceId, redirect: Redirect = False) -> Response[PdfOut]:
     invoice = readable(invoice_id)
     number = _numbered(invoice)
     return _answer(
@@ -102,7 +105,7 @@ def render_invoice_pdf(invoice_id: InvoiceId) -> PdfOut:
 )
 def credit_note_pdf(
     invoice_id: InvoiceId, credit_note_id: CreditNoteId, redirect: Redirect = False
-) -> PdfOut | Response[None]:
+) -> Response[PdfOut]:
     invoice = readable(invoice_id)
     note = next((note for note in invoices().credit_notes(invoice_id) if note.id == credit_note_id), None)
     if note is None:

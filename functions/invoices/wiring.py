@@ -23,11 +23,13 @@ from tally.identity.wiring import access_policy
 from tally.invoices.dynamo import DynamoInvoiceStore, DynamoSellerStore
 from tally.invoices.notices import InvoiceNotices
 from tally.invoices.service import AccountCustomers, InvoiceService, SellerSettingsService
+from tally.invoices.subscription import SubscriptionInvoicing
 from tally.plans.dynamo import DynamoPlanStore
 from tally.plans.service import CatalogueService
 from tally.settings import get_settings
 from tally.storage import clients
 from tally.subscriptions.dynamo import DynamoSubscriptionStore
+from tally.usage.dynamo import DynamoUsageStore
 
 if TYPE_CHECKING:
     from tally.notifications.ledger import EmailLedger
@@ -83,6 +85,19 @@ def invoices() -> InvoiceService:
 
 
 @lru_cache(maxsize=1)
+def subscription_invoicing() -> SubscriptionInvoicing:
+    usage = DynamoUsageStore(clients.on_first_use(clients.dynamodb), get_settings().billing_table_name)
+    return SubscriptionInvoicing(
+        DynamoSubscriptionStore(table()),
+        DynamoInvoiceStore(table()),
+        seller(),
+        CatalogueService(DynamoPlanStore(table())),
+        usage,
+        DynamoAccountStore(table()),
+    )
+
+
+@lru_cache(maxsize=1)
 def notices() -> InvoiceNotices:
     """PDFs in the documents bucket and emails through SES, each client made on first use."""
     settings = get_settings()
@@ -100,6 +115,6 @@ def notices() -> InvoiceNotices:
 
 def reset() -> None:
     """Forget every service and the policy (tests switch stacks between cases)."""
-    for cached in (table, seller, invoices, notices):
+    for cached in (table, seller, invoices, subscription_invoicing, notices):
         cached.cache_clear()
     access_policy.cache_clear()

@@ -49,6 +49,17 @@ def resource_id(resource: Any) -> str:
     raise AssertionError(f"unexpected IAM resource {resource!r}")
 
 
+def object_keys(template: Template, resource: Any) -> tuple[str, str] | None:
+    """A bucket's objects under a key pattern (`${DocumentsBucket.Arn}/invoices/*`): the bucket's
+    logical id and the pattern, which takes the place of LeadingKeys for S3 object actions."""
+    if not (isinstance(resource, dict) and "Fn::Sub" in resource):
+        return None
+    found = re.fullmatch(r"\$\{([A-Za-z0-9]+)\.Arn\}/(.+)", str(resource["Fn::Sub"]))
+    if found is None or template.resources[found[1]].type != "AWS::S3::Bucket":
+        return None
+    return found[1], found[2]
+
+
 def grants(template: Template, function: Resource) -> set[Grant]:
     found: set[Grant] = set()
     for statement in statements(template, function):
@@ -57,12 +68,16 @@ def grants(template: Template, function: Resource) -> set[Grant]:
         prefixes = condition.get("dynamodb:LeadingKeys")
         for action in as_list(statement["Action"]):
             for resource in as_list(statement["Resource"]):
+                if (objects := object_keys(template, resource)) is not None:
+                    found.add((action, objects[0], frozenset({objects[1]})))
+                    continue
                 found.add((action, resource_id(resource), frozenset(prefixes) if prefixes else None))
     return found
 
 
 def allows(granted: set[Grant], action: str, resource: str, partition_key: str | None) -> bool:
-    """Whether a call is allowed, as IAM evaluates ForAllValues:StringLike on dynamodb:LeadingKeys."""
+    """Whether a call is allowed, as IAM evaluates ForAllValues:StringLike on dynamodb:LeadingKeys
+    (for an S3 object action, `partition_key` is the object's key, matched against the pattern)."""
     for granted_action, granted_resource, prefixes in granted:
         if (granted_action, granted_resource) != (action, resource):
             continue

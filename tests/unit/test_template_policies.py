@@ -151,6 +151,47 @@ CODE_CALLS: dict[str, set[Grant]] = {
         # CognitoMfaSettings (staff MFA).
         ("cognito-idp:AdminGetUser", "UserPool", None),
     },
+    # --- issue 8, invoices ------------------------------------------------------------------
+    "InvoicesFunction": {
+        # tally.invoices.dynamo: every change one Transaction with its AUDIT# record. Puts: the
+        # settings (SETTINGS#), invoices and credit notes (INVOICE#), a period's claim
+        # (SUBSCRIPTION#), the subscription a payment or a renewal moves and its pointer
+        # (ACCOUNT#), a coupon's redemption record (COUPON#); the email ledger's claim (EMAIL#).
+        (
+            "dynamodb:PutItem",
+            "BillingTable",
+            frozenset(
+                {"SETTINGS#*", "INVOICE#*", "SUBSCRIPTION#*", "ACCOUNT#*", "COUPON#*", "AUDIT#*", "EMAIL#*"}
+            ),
+        ),
+        # A number drawn (SEQUENCE#), the account's status following its subscription, a coupon's
+        # counters, an email marked sent.
+        (
+            "dynamodb:UpdateItem",
+            "BillingTable",
+            frozenset({"SEQUENCE#*", "ACCOUNT#*", "COUPON#*", "EMAIL#*"}),
+        ),
+        # The email ledger gives a claim back when a send fails.
+        ("dynamodb:DeleteItem", "BillingTable", frozenset({"EMAIL#*"})),
+        (
+            "dynamodb:GetItem",
+            "BillingTable",
+            frozenset({"SETTINGS#*", "INVOICE#*", "SEQUENCE#*", "ACCOUNT#*", "COUPON#*", "PLAN#*"}),
+        ),
+        # Credit notes (INVOICE#), memberships (USER#), a closing period's usage (USAGE#).
+        ("dynamodb:Query", "BillingTable", frozenset({"INVOICE#*", "USER#*", "USAGE#*"})),
+        ("dynamodb:Query", "BillingTable/index/GSI1", frozenset({"INVOICES#*"})),
+        ("dynamodb:Query", "BillingTable/index/GSI2", frozenset({"INVOICES#*"})),
+        ("dynamodb:BatchGetItem", "BillingTable", frozenset({"METRIC#*"})),
+        # PDFs at their deterministic keys; HeadObject's 404 needs ListBucket.
+        ("s3:PutObject", "DocumentsBucket", frozenset({"invoices/*"})),
+        ("s3:PutObject", "DocumentsBucket", frozenset({"credit-notes/*"})),
+        ("s3:GetObject", "DocumentsBucket", frozenset({"invoices/*"})),
+        ("s3:GetObject", "DocumentsBucket", frozenset({"credit-notes/*"})),
+        ("s3:ListBucket", "DocumentsBucket", None),
+        ("ses:SendEmail", "SenderEmailIdentity", None),
+        ("cognito-idp:AdminGetUser", "UserPool", None),
+    },
 }
 
 # The counter's own role also carries what Lambda itself does for it.
@@ -243,6 +284,14 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         # issue 8, coupons
         keys.coupon("WELCOME")["PK"]["S"],
         keys.COUPONS_INDEX_PK,
+        # issue 8, invoices
+        keys.seller_settings()["PK"]["S"],
+        keys.invoice("inv_1")["PK"]["S"],
+        keys.sequence("INV#2026-01")["PK"]["S"],
+        keys.subscription_invoice_claim("sub_1", at)["PK"]["S"],
+        keys.email_sent("invoice-issued", "inv_1")["PK"]["S"],
+        keys.INVOICES_OF_ACCOUNT,
+        keys.INVOICES_IN_STATUS,
     }
     granted = {
         prefix
@@ -250,6 +299,7 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         for _, _, prefixes in grants
         for prefix in prefixes or ()
         if prefix != "idempotency#*"  # Powertools Idempotency's, not tally.storage.keys'
+        and "/" not in prefix  # an S3 object key pattern (invoices/*), not a partition key
     }
     for prefix in granted:
         assert any(value.startswith(prefix.removesuffix("*")) for value in written), prefix

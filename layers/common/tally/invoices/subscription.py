@@ -153,7 +153,9 @@ class SubscriptionInvoicing:
             raise refusal
         settings = self._settings.current()
         coupon = period.coupon if period.coupon is not None and coupon_covers(period.coupon, period) else None
-        lines, carried = self._lines(period, renewal.closing, coupon, settings)
+        account = self._accounts.get(account_id)
+        tax_rate = settings.rate_for_country(account.country if account is not None else None)
+        lines, carried = self._lines(period, renewal.closing, coupon, settings, tax_rate)
         draft = new_draft(
             id=new_invoice_id(),
             account_id=account_id,
@@ -190,9 +192,11 @@ class SubscriptionInvoicing:
         closing: Subscription | None,
         coupon: AppliedCoupon | None,
         settings: SellerSettings,
+        tax_rate: str,
     ) -> tuple[list[LineIn], tuple[PendingLine, ...]]:
         """The period's lines (plan in advance, pending proration, the closing period's usage),
-        discounted by the coupon covering the period, and the credit that does not fit."""
+        taxed at the customer's country's rate, discounted by the coupon covering the period,
+        and the credit that does not fit."""
         plan = self._catalogue.stored(subscription.plan_code).plan
         version = self._catalogue.version(subscription.plan_code, subscription.plan_version)
         price = version.version.price(subscription.cycle, subscription.currency)
@@ -214,6 +218,7 @@ class SubscriptionInvoicing:
             proration=subscription.pending_lines,
             usage=usage,
             usage_period=usage_period,
+            tax_rate=tax_rate,
             free=coupon is not None and coupon.free_months is not None,
         )
         if coupon is not None:
