@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from invoices.wiring import AccountId, InvoiceId, admin, audit, invoices, notices, policy, principal
 from tally.billing.credit_notes import CreditNoteIn
 from tally.billing.invoices import Invoice, InvoiceStatus, Payment
+from tally.http.fields import ISO_INSTANT
 from tally.http.patterns import IDENTIFIER
 from tally.http.responses import BODY, PRIVATE, responses
 from tally.http.security import BEARER, BEARER_OR_KEY, KEY_ROUTE
@@ -49,10 +50,14 @@ Status = Annotated[InvoiceStatus | None, Query(description="Only invoices in thi
 Cursor = Annotated[str | None, Query(min_length=1, max_length=2048, description="From `next_cursor`")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Invoices per page")]
 Start = Annotated[
-    datetime | None, Query(alias="from", description="Created at or after (ISO-8601; UTC without offset)")
+    datetime | None,
+    Query(alias="from", description="Created at or after (ISO-8601; UTC without offset)"),
+    ISO_INSTANT,
 ]
 End = Annotated[
-    datetime | None, Query(alias="to", description="Created before (ISO-8601; UTC without offset)")
+    datetime | None,
+    Query(alias="to", description="Created before (ISO-8601; UTC without offset)"),
+    ISO_INSTANT,
 ]
 
 

@@ -216,3 +216,24 @@ def test_owners_read_their_own_invoices_only(
     one_account = expect(api.call(admin, "GET", "/v1/invoices", query={"account_id": other.account_id}), 200)
     assert [invoice["id"] for invoice in one_account["invoices"]] == [theirs["id"]]
     assert api.call(admin, "GET", "/v1/invoices", query={"from": "2026-12-01", "to": "2026-01-01"})[0] == 422
+
+
+def test_numbers_are_not_instants_nor_strings_booleans(
+    api: BillingApi, admin: User, tenant: Tenant[User]
+) -> None:
+    """pydantic would read 0 or "0.5" as seconds since 1970 and "true" as a boolean: refused."""
+    for query in ({"to": "0.5"}, {"from": "1700000000"}):
+        status, answer = api.call(admin, "GET", "/v1/invoices", query=query)
+        assert status == 422, (query, answer)
+    draft = _draft(api, admin, tenant.account_id)
+    expect(api.call(admin, "POST", f"/v1/invoices/{draft['id']}/finalize"), 200)
+    body = {"amount": 100, "method": "bank_transfer", "reference": "VIR", "received_at": 0}
+    status, answer = api.call(admin, "POST", f"/v1/invoices/{draft['id']}/payments", body)
+    assert (status, answer["errors"][0]["field"]) == (422, "received_at")
+    shipped = expect(api.call(admin, "GET", "/v1/settings/billing"), 200)
+    late = {**shipped["late_payment"], "business_customers_only": "yes"}
+    for wrong in ({"late_payment": late}, {"prices_include_tax": 1}, {"payment_terms_days": "15"}):
+        status, answer = api.call(admin, "PUT", "/v1/settings/billing", {**shipped, **wrong})
+        assert status == 422, (wrong, answer)
+    credit = {"amount": 100, "reason": "x", "refund": "true"}
+    assert api.call(admin, "POST", f"/v1/invoices/{draft['id']}/credit-notes", credit)[0] == 422

@@ -33,7 +33,7 @@ from tally.billing.amounts import Currency, canonical_decimal, exact_decimal, ro
 from tally.billing.catalogue import CYCLE_MONTHS, Cycle
 from tally.billing.codes import PlanCode
 from tally.billing.periods import BillingAnchor, period_containing, utc
-from tally.http.fields import WHOLE, Name
+from tally.http.fields import ISO_INSTANT, WHOLE, Name
 
 Duration = Literal["once", "repeating", "forever"]
 Eligibility = Literal["all", "new_customers", "existing_customers"]
@@ -126,7 +126,7 @@ Percent = Annotated[
 _Count = Annotated[int, Field(ge=1, le=1_000_000), WHOLE]
 _Months = Annotated[int, Field(ge=1, le=120), WHOLE]
 _Amount = Annotated[int, Field(ge=1, le=10**15), WHOLE]
-Instant = Annotated[datetime, AfterValidator(utc)]
+Instant = Annotated[datetime, ISO_INSTANT, AfterValidator(utc)]
 
 
 class Minimum(BaseModel):

@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from tally.billing.amounts import Currency, ratio_half_up, round_minor
 from tally.billing.invoice_lines import Quantity, TaxAmount, TaxedLine, allocate, taxes_of
@@ -64,7 +64,7 @@ class CreditNoteIn(BaseModel):
     lines: Annotated[list[CreditLineIn], Field(min_length=1, max_length=200)] | None = None
     amount: Annotated[int, Field(strict=True, ge=1)] | None = None
     reason: Reason
-    refund: bool = False
+    refund: StrictBool = False
     memo: Annotated[str, Field(max_length=2000)] | None = None
 
     @model_validator(mode="after")

@@ -21,6 +21,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
+    StrictInt,
     ValidationError,
     model_validator,
 )
@@ -30,6 +32,7 @@ from tally.billing.numbering import Reset, format_problem
 from tally.billing.periods import time_zone
 from tally.countries import is_country
 from tally.errors import InvalidInput
+from tally.http.fields import WHOLE
 from tally.validation import describe_errors
 
 _CONFIG = ConfigDict(extra="forbid", frozen=True, defer_build=True)
@@ -160,11 +163,11 @@ class LatePayment(BaseModel):
     model_config = _CONFIG
 
     penalty_rate: Rate = Field(description='Annual rate applied to late amounts, e.g. "0.1215"')
-    recovery_indemnity: Annotated[int, Field(ge=0)] = Field(
+    recovery_indemnity: Annotated[StrictInt, Field(ge=0, le=10**9), WHOLE] = Field(
         default=4000, description="Minor units of recovery_currency (4000: 40.00 €)"
     )
     recovery_currency: Currency = "EUR"
-    business_customers_only: bool = True
+    business_customers_only: StrictBool = True
     mention_fr: Mention
     mention_en: Mention
 
@@ -190,10 +193,10 @@ class SellerSettings(BaseModel):
     mobile_money: Annotated[list[MobileMoney], Field(max_length=10)] = []
     time_zone: Annotated[str, AfterValidator(_zone)] = "Europe/Paris"
     default_currency: Currency = "EUR"
-    payment_terms_days: Annotated[int, Field(ge=0, le=365)] = 15
+    payment_terms_days: Annotated[StrictInt, Field(ge=0, le=365), WHOLE] = 15
     tax_rates: Annotated[list[TaxRate], Field(min_length=1, max_length=50)]
     default_tax_rate: str
-    prices_include_tax: bool = False
+    prices_include_tax: StrictBool = False
     invoice_numbering: Numbering = Numbering(format="INV-{YYYY}{MM}-{NNNNN}")
     credit_note_numbering: Numbering = Numbering(format="CN-{YYYY}{MM}-{NNNNN}")
     late_payment: LatePayment | None = None

@@ -44,6 +44,7 @@ from tally.billing.codes import PlanCode
 from tally.billing.coupons import AppliedCoupon
 from tally.billing.periods import Period, utc
 from tally.errors import Conflict
+from tally.http.fields import ISO_INSTANT
 
 Status = Literal[
     "trialing", "active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired", "paused"
@@ -156,7 +157,7 @@ def _aware_utc(value: datetime) -> datetime:
     return utc(value)
 
 
-Instant = Annotated[datetime, AfterValidator(_aware_utc)]
+Instant = Annotated[datetime, ISO_INSTANT, AfterValidator(_aware_utc)]
 
 
 class PendingChange(BaseModel):

@@ -32,6 +32,7 @@ from tally.http.patterns import EMAIL, IDENTIFIER, NO_NUL, PATTERN_WORDS, SIREN,
 __all__ = [
     "EMAIL",
     "IDENTIFIER",
+    "ISO_INSTANT",
     "NO_NUL",
     "PATTERN_WORDS",
     "SIREN",
@@ -44,6 +45,7 @@ __all__ = [
     "JsonValue",
     "Name",
     "WireModel",
+    "iso_instant",
 ]
 
 
@@ -80,6 +82,23 @@ def _whole(value: Any) -> Any:
     elif isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
         return int(value)
     return value
+
+
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def iso_instant(value: Any) -> Any:
+    """An instant on the wire is an ISO-8601 string: pydantic would also read a number (or a
+    numeric string, as a query parameter is) as seconds since 1970, which nobody means."""
+    if isinstance(value, (bool, int, float, Decimal)) or (
+        isinstance(value, str) and _NUMBER.fullmatch(value)
+    ):
+        raise ValueError("An instant is an ISO-8601 date-time such as 2026-11-20T09:30:00Z, not a number")
+    return value
+
+
+# Instants (`Annotated[datetime, ISO_INSTANT, ...]`): numbers refused, in words.
+ISO_INSTANT = BeforeValidator(iso_instant)
 
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIER)]
