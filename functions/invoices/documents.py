@@ -3,7 +3,7 @@ again on demand (platform admins)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -26,9 +26,12 @@ ONE = "/v1/invoices/<invoice_id>"
 CreditNoteId = Annotated[
     str, Path(min_length=1, max_length=64, pattern=IDENTIFIER, description="The credit note")
 ]
+# Not a bool: pydantic would take "yes", "on" or "0" as one, which the document cannot say.
 Redirect = Annotated[
-    bool, Query(description="true (or 1): answer 302 to the link instead of the link in JSON")
+    Literal["1", "true", "0", "false"] | None,
+    Query(description="`1` (or `true`): answer 302 to the link instead of the link in JSON"),
 ]
+YES = ("1", "true")
 LINKED = {
     302: {
         "description": "With `redirect`: to the presigned link",
@@ -44,7 +47,7 @@ def _numbered(invoice: Invoice) -> str:
     return invoice.number
 
 
-def _answer(url: str, key: str, redirect: bool) -> Response[PdfOut]:
+def _answer(url: str, key: str, redirect: str | None) -> Response[PdfOut]:
     """The link in JSON; with `redirect`, a 302 to it (carrying the same JSON)."""
     body = PdfOut(url=url, expires_in=LINK_SECONDS, key=key)
     headers = {"Location": url, "Cache-Control": "no-store"} if redirect else {}
@@ -66,7 +69,7 @@ def _answer(url: str, key: str, redirect: bool) -> Response[PdfOut]:
         **LINKED,  # type: ignore[dict-item]
     },
 )
-def invoice_pdf(invoice_id: InvoiceId, redirect: Redirect = False) -> Response[PdfOut]:
+def invoice_pdf(invoice_id: InvoiceId, redirect: Redirect = None) -> Response[PdfOut]:
     invoice = readable(invoice_id)
     number = _numbered(invoice)
     return _answer(
@@ -104,7 +107,7 @@ def render_invoice_pdf(invoice_id: InvoiceId) -> PdfOut:
     },
 )
 def credit_note_pdf(
-    invoice_id: InvoiceId, credit_note_id: CreditNoteId, redirect: Redirect = False
+    invoice_id: InvoiceId, credit_note_id: CreditNoteId, redirect: Redirect = None
 ) -> Response[PdfOut]:
     invoice = readable(invoice_id)
     note = next((note for note in invoices().credit_notes(invoice_id) if note.id == credit_note_id), None)
