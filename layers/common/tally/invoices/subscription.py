@@ -13,11 +13,10 @@ over without its invoice. Asking again answers the first invoice (created False)
 from __future__ import annotations
 
 import contextlib
-import random
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Protocol
 
 from tally import clock as clocks
@@ -46,6 +45,7 @@ from tally.invoices.ports import InvoiceStore, SubscriptionFollows
 from tally.invoices.service import SellerSettingsService, new_invoice_id
 from tally.plans.service import CatalogueService
 from tally.storage import keys
+from tally.storage.backoff import jittered_pause
 from tally.subscriptions.ports import Accounts, SubscriptionStore
 from tally.subscriptions.service import NoSubscription, settle
 
@@ -113,7 +113,7 @@ class SubscriptionInvoicing:
         self._usage = usage
         self._accounts = accounts
         self._clock = clock
-        self._pause = pause or _jitter
+        self._pause = pause or partial(jittered_pause, step=0.01)
         self._attempts = attempts
 
     def _now(self) -> datetime:
@@ -242,8 +242,3 @@ class SubscriptionInvoicing:
         metrics = self._usage.metrics({charge.metric for charge in charges})
         names = {code: metric.name for code, metric in metrics.items()}
         return usage_charges.preview(charges, values, closing.currency, metric_names=names)
-
-
-def _jitter(attempt: int) -> None:
-    """A short random pause, growing with the attempts, so concurrent calls spread out."""
-    time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 - not a secret
