@@ -237,3 +237,25 @@ def test_numbers_are_not_instants_nor_strings_booleans(
         assert status == 422, (wrong, answer)
     credit = {"amount": 100, "reason": "x", "refund": "true"}
     assert api.call(admin, "POST", f"/v1/invoices/{draft['id']}/credit-notes", credit)[0] == 422
+
+
+def test_a_coupons_minimum_is_checked_on_the_lines_taxed_at_the_customers_rate(
+    apis: tuple[InProcessApi, BillingApi, BillingApi], admin: User
+) -> None:
+    billing, api = apis[1], apis[2]
+    company = {"name": "Queue Thiès", "email": "compta@thies.example.sn", "country": "SN", "currency": "XOF"}
+    account_id = expect(apis[0].call(admin, "POST", "/v1/accounts", company), 201)["id"]
+    # 10 000 XOF at Senegal's 18 % is 11 800, below the minimum (at the default 20 % it would pass).
+    coupon = {
+        "code": "big",
+        "name": "Big",
+        "percent_off": "10",
+        "minimum": {"amount": 11900, "currency": "XOF"},
+    }
+    expect(billing.call(admin, "POST", "/v1/coupons", coupon), 201)
+    line = {"description": "Set-up", "unit_amount": 10000}
+    body = {"account_id": account_id, "currency": "XOF", "lines": [line], "coupon": "BIG"}
+    status, refused = api.call(admin, "POST", "/v1/invoices", body)
+    assert (status, refused["code"]) == (422, "coupon_below_minimum")
+    taxed = _draft(api, admin, account_id, currency="XOF", lines=[line])
+    assert (taxed["lines"][0]["tax_rate"], taxed["total"]) == ("sn_vat_18", 11800)

@@ -9,11 +9,10 @@ concurrent finalisations one wins each number and the others draw again (bounded
 
 from __future__ import annotations
 
-import random
 import secrets
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -45,6 +44,7 @@ from tally.invoices.ports import (
     SequenceMoved,
     SubscriptionFollows,
 )
+from tally.storage.backoff import jittered_pause
 from tally.subscriptions.ports import Accounts, SubscriptionStore
 from tally.subscriptions.service import account_follows
 
@@ -159,7 +159,7 @@ class InvoiceService:
         self._settings = settings
         self._customers = customers
         self._clock = clock
-        self._pause = pause or _jitter
+        self._pause = pause or partial(jittered_pause, step=0.002, most_steps=10)
         self._attempts = max_attempts
 
     def _now(self) -> datetime:
@@ -187,15 +187,14 @@ class InvoiceService:
 
     def create_draft(self, request: DraftIn, context: AuditContext) -> Invoice:
         """A draft; for a subscription's period, the period's first invoice if it has one."""
-        customer = self._customers.customer(request.account_id)
-        if customer is None:
-            raise NotFound(f"No account '{request.account_id}'", field="account_id")
+        customer = self._customer(request.account_id)
+        settings = self._settings.current()
         draft = machine.new_draft(
             id=new_invoice_id(),
             account_id=request.account_id,
             currency=request.currency,
-            lines=self._taxed(request.lines, customer),
-            settings=self._settings.current(),
+            lines=_taxed(request.lines, customer, settings),
+            settings=settings,
             at=self._now(),
             memo=request.memo,
             coupon=request.coupon,
@@ -210,54 +209,49 @@ class InvoiceService:
         """POST /v1/invoices: a one-off draft; its coupon, if any, is checked for the account
         (and its current subscription's plan, when it has one), comes off the lines, and is
         redeemed in the draft's own transaction."""
-        customer = self._customers.customer(request.account_id)
-        if customer is None:
-            raise NotFound(f"No account '{request.account_id}'", field="account_id")
-        invoice_id = new_invoice_id()
-        lines = self._taxed(request.lines, customer)
-        coupon, pending = None, None
-        if request.coupon is not None:
-            pending = self._redeeming(request, invoice_id)
-            terms = pending.applied
-            coupon = CouponRef(
-                code=terms.code,
-                redemption_id=terms.redemption_id,
-                percent_off=terms.percent_off,
-                amount_off=terms.amount_off,
+        customer = self._customer(request.account_id)
+        settings = self._settings.current()
+        invoice_id, at = new_invoice_id(), self._now()
+        lines = _taxed(request.lines, customer, settings)
+
+        def draft(lines: Sequence[LineIn], coupon: CouponRef | None = None) -> Invoice:
+            return machine.new_draft(
+                id=invoice_id,
+                account_id=request.account_id,
+                currency=request.currency,
+                lines=lines,
+                settings=settings,
+                at=at,
+                memo=request.memo,
+                coupon=coupon,
+                due_days=request.due_days,
             )
-            lines = coupon_discounts(lines, percent=coupon.percent_off, amount=coupon.amount_off)
-        draft = machine.new_draft(
-            id=invoice_id,
-            account_id=request.account_id,
-            currency=request.currency,
-            lines=lines,
-            settings=self._settings.current(),
-            at=self._now(),
-            memo=request.memo,
-            coupon=coupon,
-            due_days=request.due_days,
+
+        if request.coupon is None:
+            return self._store.create(draft(lines), context)
+        # The amount a coupon's minimum is checked on: the lines before it.
+        pending = self._redeeming(request, invoice_id, draft(lines).total, at)
+        terms = pending.applied
+        coupon = CouponRef(
+            code=terms.code,
+            redemption_id=terms.redemption_id,
+            percent_off=terms.percent_off,
+            amount_off=terms.amount_off,
         )
-        return self._store.create(draft, context, redemption=pending)
+        discounted = coupon_discounts(lines, percent=coupon.percent_off, amount=coupon.amount_off)
+        return self._store.create(draft(discounted, coupon), context, redemption=pending)
 
-    def _taxed(self, lines: Sequence[LineIn], customer: Customer) -> list[LineIn]:
-        """Lines that name no tax rate get the one of the customer's country (or the default)."""
-        code = self._settings.current().rate_for_country(customer.country)
-        return [line if line.tax_rate else line.model_copy(update={"tax_rate": code}) for line in lines]
+    def _customer(self, account_id: str) -> Customer:
+        customer = self._customers.customer(account_id)
+        if customer is None:
+            raise NotFound(f"No account '{account_id}'", field="account_id")
+        return customer
 
-    def _redeeming(self, request: InvoiceIn, invoice_id: str) -> PendingRedemption:
+    def _redeeming(self, request: InvoiceIn, invoice_id: str, amount: int, at: datetime) -> PendingRedemption:
         assert request.coupon is not None
         if self._coupons is None:
             raise InvalidInput("Coupons are not available here", field="coupon")
         subscription = self._subscriptions.current(request.account_id) if self._subscriptions else None
-        # The amount a coupon's minimum is checked on: the lines before it.
-        amount = machine.new_draft(
-            id=invoice_id,
-            account_id=request.account_id,
-            currency=request.currency,
-            lines=request.lines,
-            settings=self._settings.current(),
-            at=self._now(),
-        ).total
         pending = self._coupons.prepare(
             request.coupon,
             request.account_id,
@@ -266,7 +260,7 @@ class InvoiceService:
             request.currency,
             amount,
             ("invoice", invoice_id),
-            self._now(),
+            at,
             field="coupon",
         )
         if pending.applied.free_months is not None:
@@ -279,17 +273,18 @@ class InvoiceService:
 
     def update_draft(self, invoice_id: str, changes: DraftChanges, context: AuditContext) -> Invoice:
         before = self.get(invoice_id)
+        settings = self._settings.current()
         sent = {name: getattr(changes, name) for name in changes.model_fields_set}
         if sent.get("lines") is not None:
             customer = self._customers.customer(before.account_id)
             if customer is not None:
-                sent["lines"] = self._taxed(sent["lines"], customer)
-        if sent.get("lines") is not None and before.coupon is not None:
-            # The coupon redeemed with the draft takes the same off its new lines.
-            sent["lines"] = coupon_discounts(
-                sent["lines"], percent=before.coupon.percent_off, amount=before.coupon.amount_off
-            )
-        after = machine.update_draft(before, self._settings.current(), **sent)
+                sent["lines"] = _taxed(sent["lines"], customer, settings)
+            if before.coupon is not None:
+                # The coupon redeemed with the draft takes the same off its new lines.
+                sent["lines"] = coupon_discounts(
+                    sent["lines"], percent=before.coupon.percent_off, amount=before.coupon.amount_off
+                )
+        after = machine.update_draft(before, settings, **sent)
         self._store.save(before, after, "invoice.updated", context)
         return after
 
@@ -302,9 +297,7 @@ class InvoiceService:
         if invoice.number is not None:
             return invoice
         seller = self._settings.current()
-        customer = self._customers.customer(invoice.account_id)
-        if customer is None:
-            raise NotFound(f"No account '{invoice.account_id}'", field="account_id")
+        customer = self._customer(invoice.account_id)
         at = self._now()
         rule = seller.invoice_numbering
         key = sequence_key("invoice", rule.reset, at, seller.time_zone)
@@ -417,6 +410,7 @@ class InvoiceService:
         raise ServiceUnavailable("Credit-note numbering is busy: retry shortly")
 
 
-def _jitter(attempt: int) -> None:
-    """A short random pause, growing a little with the attempts, so racers spread out."""
-    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))  # noqa: S311 - not a secret
+def _taxed(lines: Sequence[LineIn], customer: Customer, settings: SellerSettings) -> list[LineIn]:
+    """Lines that name no tax rate get the one of the customer's country (or the default)."""
+    code = settings.rate_for_country(customer.country)
+    return [line if line.tax_rate else line.model_copy(update={"tax_rate": code}) for line in lines]
