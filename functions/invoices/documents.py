@@ -110,7 +110,7 @@ def credit_note_pdf(
     invoice_id: InvoiceId, credit_note_id: CreditNoteId, redirect: Redirect = None
 ) -> Response[PdfOut]:
     invoice = readable(invoice_id)
-    note = next((note for note in invoices().credit_notes(invoice_id) if note.id == credit_note_id), None)
+    note = next((note for note in invoices().credit_notes(invoice) if note.id == credit_note_id), None)
     if note is None:
         raise NotFound(f"No credit note '{credit_note_id}' on invoice '{invoice_id}'", field="credit_note_id")
     url = notices().credit_note_link(note, invoice)

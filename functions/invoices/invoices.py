@@ -262,8 +262,7 @@ def get_invoice(invoice_id: InvoiceId) -> Invoice:
     ),
 )
 def list_credit_notes(invoice_id: InvoiceId) -> CreditNotesOut:
-    readable(invoice_id)
-    return CreditNotesOut(credit_notes=invoices().credit_notes(invoice_id))
+    return CreditNotesOut(credit_notes=invoices().credit_notes(readable(invoice_id)))
 
 
 @router.get(

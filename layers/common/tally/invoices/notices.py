@@ -239,7 +239,9 @@ class InvoiceNotices:
     def invoice_link(self, invoice: Invoice) -> str:
         """GET .../pdf: the link, the PDF rendered first when it is missing (its rendering
         failed after the invoice was committed). ValueError for a draft."""
-        number = invoice_document(invoice).number
+        if invoice.number is None:
+            raise ValueError("A draft has no PDF: finalise it first")
+        number = invoice.number
         if not self.exists("invoice", invoice.account_id, number):
             self.document(invoice)
         return self.link("invoice", invoice.account_id, number)

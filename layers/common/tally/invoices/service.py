@@ -179,9 +179,9 @@ class InvoiceService:
             raise InvalidInput("'to' must be after 'from'", field="to")
         return self._store.page(listing)
 
-    def credit_notes(self, invoice_id: str) -> list[CreditNote]:
-        self.get(invoice_id)
-        return self._store.credit_notes(invoice_id)
+    def credit_notes(self, invoice: Invoice) -> list[CreditNote]:
+        """The credit notes of an invoice read already (by `get`, or a route checking access)."""
+        return self._store.credit_notes(invoice.id)
 
     # -- drafts ----------------------------------------------------------------------------
 
