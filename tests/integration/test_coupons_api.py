@@ -12,12 +12,16 @@ from typing import Any
 import pytest
 
 from tally import clock
+from tally.accounts.dynamo.accounts import DynamoAccountStore
 from tally.accounts.dynamo.table import BillingTable
 from tally.audit.records import Actor, AuditContext
 from tally.billing.coupons import Coupon
 from tally.coupons.dynamo import DynamoCouponStore
 from tally.coupons.ports import CouponRefused
 from tally.coupons.service import CouponService
+from tally.invoices.dynamo import DynamoInvoiceStore, DynamoSellerStore
+from tally.invoices.models import InvoiceIn
+from tally.invoices.service import AccountCustomers, InvoiceService, SellerSettingsService
 from tally.plans.dynamo import DynamoPlanStore
 from tally.plans.service import CatalogueService
 from tally.storage import clients, keys
@@ -26,7 +30,7 @@ from tally.subscriptions.dynamo import DynamoSubscriptionStore
 from tests.support.billing_api import BillingApi
 from tests.support.inprocess import InProcessApi
 from tests.support.stack import Stack
-from tests.support.tenancy import User, reset_function_caches, staff
+from tests.support.tenancy import User, reset_function_caches, seed_account, staff
 from tests.support.world import Tenant, build_tenant, expect
 
 CONTEXT = AuditContext(Actor.system("test"), "req-coupons", None, None)
@@ -198,6 +202,25 @@ def _service(stack: Stack) -> CouponService:
     )
 
 
+def _invoices(stack: Stack, coupons: CouponService) -> InvoiceService:
+    """One-off invoices redeeming the coupon in their draft's transaction, as POST /v1/invoices."""
+    table = BillingTable(clients.dynamodb(), stack.ref("BillingTable"))
+    return InvoiceService(
+        DynamoInvoiceStore(table),
+        SellerSettingsService(DynamoSellerStore(table)),
+        AccountCustomers(DynamoAccountStore(table)),
+        subscriptions=DynamoSubscriptionStore(table),
+        coupons=coupons,
+    )
+
+
+def _one_off(account_id: str) -> InvoiceIn:
+    line = {"description": "Set-up", "unit_amount": 15000}
+    return InvoiceIn.model_validate(
+        {"account_id": account_id, "currency": "XOF", "lines": [line], "coupon": "WELCOME10"}
+    )
+
+
 def _race(count: int, attempt: Callable[[int], None]) -> list[str]:
     barrier = threading.Barrier(count)
     outcomes: list[str] = []
@@ -228,17 +251,11 @@ def test_of_4n_concurrent_redemptions_exactly_n_succeed(seeded: BillingApi, stac
         Coupon.model_validate({**WELCOME, "eligibility": "all", "max_redemptions": limit}), CONTEXT
     )
 
+    invoices = _invoices(stack, service)
+
     def redeem(index: int) -> None:
-        service.redeem(
-            "WELCOME10",
-            f"acc_{index}",
-            "essential",
-            "monthly",
-            "XOF",
-            15000,
-            ("invoice", f"inv_{index}"),
-            CONTEXT,
-        )
+        seed_account(stack, f"acc_{index}")
+        invoices.create_invoice(_one_off(f"acc_{index}"), CONTEXT)
 
     outcomes = _race(4 * limit, redeem)
     assert sorted(outcomes).count("ok") == limit
@@ -254,17 +271,11 @@ def test_one_accounts_concurrent_redemptions_stop_at_its_limit(seeded: BillingAp
     terms = {**WELCOME, "eligibility": "all", "max_redemptions": 50, "max_per_account": 2}
     service.create(Coupon.model_validate(terms), CONTEXT)
 
+    invoices = _invoices(stack, service)
+    seed_account(stack, "acc_same")
+
     def redeem(index: int) -> None:
-        service.redeem(
-            "WELCOME10",
-            "acc_same",
-            "essential",
-            "monthly",
-            "XOF",
-            15000,
-            ("invoice", f"inv_{index}"),
-            CONTEXT,
-        )
+        invoices.create_invoice(_one_off("acc_same"), CONTEXT)
 
     outcomes = _race(8, redeem)
     assert outcomes.count("ok") == 2

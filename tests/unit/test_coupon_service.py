@@ -44,6 +44,13 @@ class World:
             coupons=self.coupons,
         )
 
+    def redeem(self, account_id: str, invoice_id: str) -> None:
+        """What a one-off invoice with the coupon does: checked, then written by the store."""
+        pending = self.coupons.prepare(
+            "welcome", account_id, "essential", "monthly", "XOF", 15000, ("invoice", invoice_id), AT
+        )
+        self.store.redeem(pending, CONTEXT)
+
     def coupon(self, **terms: Any) -> Coupon:
         coupon = Coupon.model_validate({"code": "welcome", "name": "Welcome", "percent_off": "10"} | terms)
         self.coupons.create(coupon, CONTEXT)
@@ -112,17 +119,11 @@ def test_new_customers_are_accounts_that_never_had_a_subscription() -> None:
 def test_redemptions_stop_at_the_limits() -> None:
     world = World()
     world.coupon(max_redemptions=2, max_per_account=1)
-    world.coupons.redeem(
-        "welcome", "acc1", "essential", "monthly", "XOF", 15000, ("invoice", "inv_1"), CONTEXT
-    )
+    world.redeem("acc1", "inv_1")
     with pytest.raises(CouponRefused) as refused:
-        world.coupons.redeem(
-            "welcome", "acc1", "essential", "monthly", "XOF", 15000, ("invoice", "inv_2"), CONTEXT
-        )
+        world.redeem("acc1", "inv_2")
     assert refusal(refused)[0] == "coupon_already_used"
-    world.coupons.redeem(
-        "welcome", "acc2", "essential", "monthly", "XOF", 15000, ("invoice", "inv_3"), CONTEXT
-    )
+    world.redeem("acc2", "inv_3")
     with pytest.raises(CouponRefused) as refused:
         world.coupons.validate("welcome", "acc2", "essential", "monthly", "XOF")
     assert refusal(refused) == ("coupon_used_up", "This coupon is used up")
@@ -139,7 +140,7 @@ def test_a_redeemed_coupon_is_deactivated_not_deleted() -> None:
     world.coupons.delete("unused", CONTEXT)
     with pytest.raises(NotFound):
         world.coupons.get("unused")
-    world.coupons.redeem("welcome", "acc1", "essential", "monthly", "XOF", 15000, ("invoice", "i"), CONTEXT)
+    world.redeem("acc1", "i")
     with pytest.raises(Conflict, match="deactivate it instead"):
         world.coupons.delete("welcome", CONTEXT)
     assert not world.coupons.deactivate("welcome", CONTEXT).coupon.active

@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from tally import clock as clocks
-from tally.accounts.errors import ChangedMeanwhile
 from tally.audit.records import AuditContext
 from tally.billing.catalogue import Cycle
 from tally.billing.coupons import Coupon, Preview, Use, applied, normal_code, preview, why_not
@@ -28,10 +27,8 @@ from tally.coupons.ports import (
     StoredCoupon,
     Subscriptions,
 )
-from tally.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from tally.errors import Conflict, InvalidInput, NotFound
 from tally.plans.service import CatalogueService
-
-ATTEMPTS = 5  # a redemption that collides with another (TransactionConflict) is tried again
 
 
 def new_redemption_id() -> str:
@@ -193,29 +190,3 @@ class CouponService:
         return PendingRedemption(
             stored, redemption, applied(stored.coupon, redemption.id, currency, cycle, starts_at)
         )
-
-    def redeem(
-        self,
-        code: str,
-        account_id: str,
-        plan_code: str,
-        cycle: Cycle,
-        currency: str,
-        amount: int,
-        applies_to: tuple[AppliesTo, str],
-        context: AuditContext,
-    ) -> PendingRedemption:
-        """Redeem on its own (an invoice): checked, then written atomically; a collision with a
-        concurrent redemption, or with a change of its terms, reads the coupon again and retries."""
-        for attempt in range(ATTEMPTS):
-            pending = self.prepare(
-                code, account_id, plan_code, cycle, currency, amount, applies_to, self._now()
-            )
-            try:
-                self._store.redeem(pending, context)
-            except (ServiceUnavailable, ChangedMeanwhile):
-                if attempt == ATTEMPTS - 1:
-                    raise
-                continue
-            return pending
-        raise ServiceUnavailable()  # pragma: no cover - the loop returns or raises
