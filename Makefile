@@ -87,9 +87,10 @@ reproducible: $(SAM) $(TOOLS)/python313 ## build HEAD in two fresh clones and co
 	UV="$(UV)" SAM="$(SAM)" TALLY_PYTHON="$$(cat $(TOOLS)/python313)" scripts/reproducible-build.sh
 
 # The layer's pinned wheels with their hashes: uv.lock's runtime dependencies minus boto3 and
-# what only it needs (the Lambda runtime provides them). The layer installs them with
+# what only it needs, and urllib3, which requests (stripe) shares with botocore: the Lambda runtime
+# provides them. The layer installs them with
 # --require-hashes; tests/unit/test_layer_requirements.py catches drift.
-LAYER_EXPORT := export --frozen --no-dev --no-emit-project --prune boto3 --format requirements-txt
+LAYER_EXPORT := export --frozen --no-dev --no-emit-project --prune boto3 --prune urllib3 --format requirements-txt
 
 requirements: | $(UV) ## regenerate layers/common/requirements.txt from uv.lock
 	$(UV) $(LAYER_EXPORT) > layers/common/requirements.txt.tmp

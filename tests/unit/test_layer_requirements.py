@@ -18,6 +18,8 @@ EXPORT = [
     "--no-emit-project",
     "--prune",
     "boto3",
+    "--prune",
+    "urllib3",
     "--format",
     "requirements-txt",
 ]
