@@ -218,6 +218,9 @@ class Subscription(BaseModel):
     pending_lines: tuple[PendingLine, ...] = Field(
         default=(), description="Lines waiting for the next invoice (the proration of a change)"
     )
+    # issue 9: a `collection: stripe` subscription mirrors these Stripe objects.
+    stripe_subscription_id: Annotated[str, Field(max_length=255)] | None = None
+    stripe_customer_id: Annotated[str, Field(max_length=255)] | None = None
 
     def allows(self, name: TransitionName) -> bool:
         return self.status in ALLOWED_FROM[name]

@@ -16,10 +16,10 @@ import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
-    from botocore.client import BaseClient
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
     from tally.notifications.mailer import SesV2Client
 
@@ -50,9 +50,9 @@ def cognito() -> CognitoIdentityProviderClient:
 
 
 @lru_cache(maxsize=1)
-def secrets_manager() -> BaseClient:
-    # Only Powertools Parameters calls it (tally.parameters), so it needs no typed client.
-    return session().create_client("secretsmanager", config=_CONFIG)
+def secrets_manager() -> SecretsManagerClient:
+    # Only Powertools Parameters calls it (tally.parameters).
+    return cast("SecretsManagerClient", session().create_client("secretsmanager", config=_CONFIG))
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,1 @@
+"""Payment providers: one protocol, one adapter per provider, one inbound notification pipeline."""
