@@ -1544,7 +1544,7 @@ class Billing:
             discounts=[],
             ended_at=None,
             id=sub_id,
-            invoice_settings={"account_tax_ids": None, "issuer": {"type": "self"}},
+            invoice_settings=fill("subscription", "invoice_settings"),
             items={
                 "data": [self._item(sub_id, price, qty, at, period) for price, qty in items],
                 "has_more": False,
