@@ -2,8 +2,9 @@
 
 Settings: PORT (3000), AWS_DEFAULT_REGION (eu-west-1), TALLY_ADMIN_EMAIL and
 TALLY_ADMIN_PASSWORD (the seeded platform admin), TALLY_LOCAL_CONCURRENCY (instances per
-function, 4); `--parameter Name=Value` overrides a template parameter. Prints one line,
-"Tally local stack ready at <url> (admin <email>)", once it serves.
+function, 4), STRIPE_PORT or --stripe-port (the local Stripe, 12111; 0 = any free port);
+`--parameter Name=Value` overrides a template parameter. Prints one line,
+"Tally local stack ready at <url> (admin <email>)", once it serves, then where the local Stripe is.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="override a template parameter (repeatable)",
     )
+    parser.add_argument(
+        "--stripe-port",
+        type=int,
+        default=int(os.environ.get("STRIPE_PORT") or "12111"),
+        help="the local Stripe's port (0: any free port)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -90,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         region=args.region,
         parameters=dict(args.parameter),
         concurrency=args.concurrency,
+        stripe_port=args.stripe_port,
         admin_email=os.environ.get("TALLY_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL,
         admin_password=os.environ.get("TALLY_ADMIN_PASSWORD") or DEFAULT_ADMIN_PASSWORD,
     )
@@ -100,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         print(stack.ready_line(), flush=True)
+        stripe_line = stack.stripe_line()
+        if stripe_line:
+            print(stripe_line, flush=True)
         while not stopping.wait(0.5):
             pass
         log.info("stopping")
