@@ -3,8 +3,10 @@ here by the SDK's own `construct_event`), retried with backoff on a non-2xx answ
 
 from __future__ import annotations
 
+import json
 import socket
 import time
+import urllib.request
 
 import stripe
 
@@ -74,3 +76,17 @@ def test_without_an_endpoint_events_are_kept_not_sent() -> None:
         assert [e.data.object["id"] for e in events] == [customer.id]
         assert events[0].pending_webhooks == 0
         assert control(sandbox, "events")[1]["data"][0]["delivery"] is None
+
+
+def test_control_endpoints_take_json_sent_as_curl_sends_it() -> None:
+    with StripeSandbox(port=0, webhook_secret=SECRET) as sandbox:
+        api = client(sandbox)
+        clock = api.v1.test_helpers.test_clocks.create(params={"frozen_time": 1_800_000_000})
+        request = urllib.request.Request(  # noqa: S310 - the sandbox, on loopback
+            f"{sandbox.base_url}/_control/test_clocks/{clock.id}/advance",
+            data=b'{"days": 2}',
+            method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},  # curl -d's default
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            assert json.load(response)["frozen_time"] == 1_800_000_000 + 2 * 86_400
