@@ -193,6 +193,29 @@ class Billing:
         self.updated("customer.updated", customer, before, self.time(customer["_clock"]))
         return customer
 
+    def delete_customer(self, ident: str) -> Obj:
+        """Stripe's delete: its live subscriptions end, and the id answers `{"deleted": true}` since."""
+        customer = self.store.get("customer", ident)
+        at = self.time(customer["_clock"])
+        for sub in self.store.all("subscription"):
+            if sub["customer"] == ident and sub["status"] not in {"canceled", "incomplete_expired"}:
+                self._end(sub, at, reason="cancellation_requested")
+        for invoice in self.store.all("invoice"):
+            if invoice["customer"] == ident and invoice["status"] == "open":
+                invoice["next_payment_attempt"] = None  # no more retries: there is no one to charge
+        self.event("customer.deleted", customer, at)
+        del self.store.kinds["customer"][ident]
+        deleted = {"deleted": True, "id": ident, "object": "customer"}
+        self.store.objects[ident] = {**deleted, "_deleted": True}
+        return deleted
+
+    def customer(self, ident: str) -> Obj:
+        """A customer, or the stub Stripe answers for a deleted one."""
+        found = self.store.find(ident)
+        if found is not None and found.get("_deleted"):
+            return found
+        return self.store.get("customer", ident)
+
     def list_customers(self, p: Obj) -> Obj:
         email, clock = p.get("email"), p.get("test_clock")
         return self.store.page(
@@ -1514,6 +1537,7 @@ class Billing:
         discounts: list[tuple[Obj, Obj | None]],
         pm: Obj | None,
         session: str | None,
+        trial_end_behavior: str = "create_invoice",
     ) -> Obj:
         sub_id = self.store.new_id("subscription")
         first_price = items[0][0]
@@ -1571,7 +1595,7 @@ class Billing:
             test_clock=customer["test_clock"],
             transfer_data=None,
             trial_end=period[1] if trial_days else None,
-            trial_settings={"end_behavior": {"missing_payment_method": "create_invoice"}},
+            trial_settings={"end_behavior": {"missing_payment_method": trial_end_behavior}},
             trial_start=at if trial_days else None,
             cancel_at_period_end=False,
             billing_thresholds=None,
@@ -1826,6 +1850,17 @@ class Billing:
         if sub["cancel_at"] is not None and sub["cancel_at"] <= at:
             self._end(sub, at, reason="cancellation_requested")
             return
+        if sub["status"] == "trialing" and not self._has_payment_method(sub):
+            behaviour = sub["trial_settings"]["end_behavior"]["missing_payment_method"]
+            if behaviour == "cancel":
+                self._end(sub, at, reason="payment_disabled")
+                return
+            if behaviour == "pause":
+                before = self.store.render(sub)
+                sub["status"] = "paused"
+                self.updated("customer.subscription.updated", sub, before, at)
+                self.event("customer.subscription.paused", sub, at)
+                return
         before = self.store.render(sub)
         if sub["status"] == "trialing":
             sub["status"] = "active"
@@ -1844,6 +1879,31 @@ class Billing:
         self.updated("customer.subscription.updated", sub, before, at)
         self.finalize(invoice, at)
         self.collect(invoice, at)
+
+    def _has_payment_method(self, sub: Obj) -> bool:
+        customer = self.store.get("customer", sub["customer"])
+        return bool(sub["default_payment_method"] or customer["invoice_settings"]["default_payment_method"])
+
+    def resume_subscription(self, ident: str, p: Obj) -> Obj:
+        """A paused subscription starts a new period now, invoiced and charged at once."""
+        sub = self.store.get("subscription", ident)
+        if sub["status"] != "paused":
+            raise invalid("Only a paused subscription can be resumed.", code="subscription_not_paused")
+        at = self.time(sub["_clock"])
+        before = self.store.render(sub)
+        sub["status"] = "active"
+        sub["billing_cycle_anchor"] = at
+        period = (at, self._next_end(sub, at))
+        self._set_period(sub, period)
+        customer = self.store.get("customer", sub["customer"])
+        invoice = self.new_invoice(
+            customer, sub, self._cycle_lines(sub, period), reason="subscription_cycle", at=at, period=period
+        )
+        self.updated("customer.subscription.updated", sub, before, at)
+        self.event("customer.subscription.resumed", sub, at)
+        self.finalize(invoice, at)
+        self.collect(invoice, at)
+        return sub
 
     def preview_invoice(self, p: Obj) -> Obj:
         if not p.get("subscription"):
@@ -1973,6 +2033,14 @@ class Billing:
             if sub_data.get("trial_period_days")
             else 0
         )
+        end_behavior = ((sub_data.get("trial_settings") or {}).get("end_behavior") or {}).get(
+            "missing_payment_method"
+        ) or "create_invoice"
+        if end_behavior not in {"create_invoice", "pause", "cancel"}:
+            raise invalid(
+                "Invalid missing_payment_method",
+                param="subscription_data[trial_settings][end_behavior][missing_payment_method]",
+            )
         if trial_days < 0 or trial_days > 730:
             raise invalid(
                 "trial_period_days must be between 1 and 730", param="subscription_data[trial_period_days]"
@@ -2081,6 +2149,7 @@ class Billing:
         session["_promo"] = promo["id"] if promo else None
         session["_trial_days"] = trial_days
         session["_subscription_metadata"] = _metadata({}, sub_data.get("metadata"))
+        session["_trial_end_behavior"] = end_behavior
         return self.store.add(session)
 
     def list_checkout_sessions(self, p: Obj) -> Obj:
@@ -2159,6 +2228,7 @@ class Billing:
                 discounts=[(coupon, promo)] if coupon else [],
                 pm=pm,
                 session=session["id"],
+                trial_end_behavior=session["_trial_end_behavior"],
             )
             session["subscription"] = sub["id"]
             session["invoice"] = sub["latest_invoice"]

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,11 +57,13 @@ class Deliverer:
         *,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         timeout: float = 10.0,
+        signature_clock: Callable[[], float] = time.time,
     ) -> None:
         self.secret = secret
         self.url = url
         self.retry_delays = tuple(retry_delays)
         self.timeout = timeout
+        self.signature_clock = signature_clock
         self.log: list[Delivery] = []
         self._queue: list[tuple[float, int, Delivery]] = []
         self._order = itertools.count()
@@ -130,7 +132,9 @@ class Deliverer:
                     heapq.heappush(self._queue, (time.monotonic() + delay, next(self._order), delivery))
 
     def _attempt(self, delivery: Delivery) -> bool:
-        header = WebhookSignature.generate_signature_header(delivery.payload, self.secret, int(time.time()))
+        header = WebhookSignature.generate_signature_header(
+            delivery.payload, self.secret, int(self.signature_clock())
+        )
         request = urllib.request.Request(  # noqa: S310 - the endpoint is the local API, on loopback
             delivery.url,
             data=delivery.payload.encode(),

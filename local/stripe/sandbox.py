@@ -10,8 +10,10 @@ runs what falls due on the sandbox's own clock (renewals, retries, session expir
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -20,6 +22,8 @@ from typing import Self
 from local.stripe.billing import Billing
 from local.stripe.delivery import DEFAULT_RETRY_DELAYS, Deliverer
 from local.stripe.server import App, SandboxServer
+
+log = logging.getLogger("local.stripe")
 
 DEFAULT_PORT = 12111
 
@@ -48,14 +52,18 @@ class StripeSandbox:
         now: Callable[[], datetime] = _system_now,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         tick_interval: float | None = None,
+        signature_clock: Callable[[], float] = time.time,
     ) -> None:
         """`secret_key`: the one key accepted (None: any `sk_test_…`); `webhook_url`: where events go
-        (None: recorded, not delivered); `now`: the sandbox's clock for objects on no test clock."""
+        (None: recorded, not delivered); `now`: the sandbox's clock for objects on no test clock;
+        `signature_clock`: the time in `Stripe-Signature` (Stripe's is the wall clock's)."""
         self.secret_key = secret_key
         self.webhook_secret = webhook_secret or new_webhook_secret()
         self.tick_interval = tick_interval
         self._server = SandboxServer(host, port)
-        self.deliverer = Deliverer(self.webhook_secret, webhook_url, retry_delays=retry_delays)
+        self.deliverer = Deliverer(
+            self.webhook_secret, webhook_url, retry_delays=retry_delays, signature_clock=signature_clock
+        )
         self.billing = Billing(
             base_url=self._server.base_url,
             now=now,
@@ -103,7 +111,10 @@ class StripeSandbox:
     def _tick(self) -> None:
         assert self.tick_interval
         while not self._stopping.wait(self.tick_interval):
-            self.billing.tick()
+            try:
+                self.billing.tick()
+            except Exception:  # one bad object must not stop the clock for the others
+                log.exception("stripe sandbox: running what fell due failed")
 
     def stop(self) -> None:
         self._stopping.set()

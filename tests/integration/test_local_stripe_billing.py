@@ -527,3 +527,54 @@ def test_the_sandbox_clock_can_be_injected(endpoint: Receiver) -> None:
         ok(sandbox, "tick")
         assert len(api.v1.invoices.list(params={"subscription": sub_id}).data) == 2
         time.sleep(0)
+
+
+def test_a_trial_without_a_card_set_to_pause_pauses_then_resumes(
+    sandbox: StripeSandbox, api: stripe.StripeClient, endpoint: Receiver
+) -> None:
+    price = catalogue(api)
+    clock, customer = on_clock(api)
+    session = checkout(
+        api,
+        customer.id,
+        price.id,
+        payment_method_collection="if_required",
+        subscription_data={
+            "trial_period_days": 7,
+            "trial_settings": {"end_behavior": {"missing_payment_method": "pause"}},
+        },
+    )
+    ok(sandbox, f"checkout/sessions/{session.id}/complete", {})
+    sub_id = str(api.v1.checkout.sessions.retrieve(session.id).subscription)
+    api.v1.test_helpers.test_clocks.advance(clock, params={"frozen_time": START + 8 * DAY})
+    assert api.v1.subscriptions.retrieve(sub_id).status == "paused"
+    endpoint.wait_for("customer.subscription.paused")
+
+    api.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": "pm_card_visa"}}
+    )
+    resumed = api.v1.subscriptions.resume(sub_id)
+    assert resumed.status == "active"
+    assert resumed.billing_cycle_anchor == START + 8 * DAY
+    assert api.v1.invoices.retrieve(str(resumed.latest_invoice)).status == "paid"
+    endpoint.wait_for("customer.subscription.resumed")
+
+
+def test_customers_are_found_by_metadata_and_deleted_as_stripe_does(
+    sandbox: StripeSandbox, api: stripe.StripeClient, endpoint: Receiver
+) -> None:
+    price = catalogue(api)
+    _, customer = on_clock(api)
+    api.v1.customers.create(params={"email": "other@example.com", "metadata": {"tally_account_id": "acc_2"}})
+    found = api.v1.customers.search(params={"query": "metadata['tally_account_id']:'acc_1'"})
+    assert [c.id for c in found.data] == [customer.id]
+    session = checkout(api, customer.id, price.id)
+    ok(sandbox, f"checkout/sessions/{session.id}/complete", {"card": "4242424242424242"})
+    sub_id = str(api.v1.checkout.sessions.retrieve(session.id).subscription)
+
+    gone = api.v1.customers.delete(customer.id)
+    assert gone.deleted is True
+    assert api.v1.customers.retrieve(customer.id).to_dict().get("deleted") is True
+    assert api.v1.subscriptions.retrieve(sub_id).status == "canceled"
+    endpoint.wait_for("customer.deleted")
+    assert customer.id not in {c.id for c in api.v1.customers.list().data}
