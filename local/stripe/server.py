@@ -19,7 +19,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.stripe import pages
-from local.stripe.billing import API_VERSION, Billing
+from local.stripe.billing import Billing
+from local.stripe.core import API_VERSION
 from local.stripe.delivery import Deliverer
 from local.stripe.errors import StripeError, invalid
 from local.stripe.forms import parse_form
