@@ -6,8 +6,8 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from local.stripe.core import Obj, changes, metadata_update
-from local.stripe.errors import invalid, missing_param
+from local.stripe.core import Obj, metadata_update
+from local.stripe.errors import StripeError, invalid, missing_param
 from local.stripe.forms import as_list, flag, integer
 from local.stripe.invoicing import Invoicing
 from local.stripe.money import DAY, add_interval, prorated
@@ -172,7 +172,7 @@ class Subscriptions(Invoicing):
             )
             for (price, qty), item in zip(items, sub["items"]["data"], strict=True)
         ]
-        invoice = self.new_invoice(customer, sub, lines, reason="subscription_create", at=at, period=period)
+        invoice = self.new_invoice(customer, sub, lines, reason="subscription_create", at=at, period=(at, at))
         self.finalize(invoice, at)
         self.collect(invoice, at, first=True)
         return sub
@@ -311,7 +311,17 @@ class Subscriptions(Invoicing):
             item["current_period_start"], item["current_period_end"] = period
 
     def update_subscription(self, ident: str, p: Obj) -> Obj:
+        """All or nothing, as Stripe's: a refused parameter leaves the subscription as it was."""
         sub = self.store.get("subscription", ident)
+        saved = copy.deepcopy(sub)
+        try:
+            return self._update_subscription(sub, p)
+        except StripeError:
+            sub.clear()
+            sub.update(saved)
+            raise
+
+    def _update_subscription(self, sub: Obj, p: Obj) -> Obj:
         at = self.time(sub["_clock"])
         before = self.store.render(sub)
         if sub["status"] in {"canceled", "incomplete_expired"} and set(p) - {
@@ -354,7 +364,7 @@ class Subscriptions(Invoicing):
                 self._set_period(sub, period)
                 lines = ([] if behaviour == "none" else lines) + self._cycle_lines(sub, period)
                 invoice = self.new_invoice(
-                    customer, sub, lines, reason="subscription_update", at=at, period=period
+                    customer, sub, lines, reason="subscription_update", at=at, period=(at, at)
                 )
             elif behaviour == "always_invoice" and lines:
                 invoice = self.new_invoice(
@@ -363,7 +373,7 @@ class Subscriptions(Invoicing):
                     lines,
                     reason="subscription_update",
                     at=at,
-                    period=(proration_date, self.period(sub)[1]),
+                    period=(at, at),
                 )
             elif behaviour == "create_prorations":
                 sub["_pending"].extend(lines)
@@ -382,11 +392,10 @@ class Subscriptions(Invoicing):
         return sub
 
     def _end(self, sub: Obj, at: int, *, reason: str) -> None:
-        before = self.store.render(sub)
         sub.update(status="canceled", ended_at=at, canceled_at=sub["canceled_at"] or at)
         sub["cancellation_details"]["reason"] = sub["cancellation_details"]["reason"] or reason
         sub["_pending"] = []
-        self.event("customer.subscription.deleted", sub, at, changes(before, self.store.render(sub)))
+        self.event("customer.subscription.deleted", sub, at)
 
     def _renew(self, sub: Obj, at: int) -> None:
         """The period ended at `at`: cancel if asked, else a new period and its invoice, paid by card."""
@@ -407,17 +416,19 @@ class Subscriptions(Invoicing):
         before = self.store.render(sub)
         if sub["status"] == "trialing":
             sub["status"] = "active"
+        ended = self.period(sub)
         period = (at, self._next_end(sub, at))
         self._set_period(sub, period)
         pending, sub["_pending"] = sub["_pending"], []
         customer = self.store.get("customer", sub["customer"])
+        # As Stripe's: a renewal invoice's own period is the one that ended; its lines bill the next.
         invoice = self.new_invoice(
             customer,
             sub,
             pending + self._cycle_lines(sub, period),
             reason="subscription_cycle",
             at=at,
-            period=period,
+            period=ended,
         )
         self.updated("customer.subscription.updated", sub, before, at)
         self.finalize(invoice, at)
@@ -440,7 +451,7 @@ class Subscriptions(Invoicing):
         self._set_period(sub, period)
         customer = self.store.get("customer", sub["customer"])
         invoice = self.new_invoice(
-            customer, sub, self._cycle_lines(sub, period), reason="subscription_cycle", at=at, period=period
+            customer, sub, self._cycle_lines(sub, period), reason="subscription_cycle", at=at, period=(at, at)
         )
         self.updated("customer.subscription.updated", sub, before, at)
         self.event("customer.subscription.resumed", sub, at)
@@ -467,28 +478,27 @@ class Subscriptions(Invoicing):
             lines, interval_changed = self._change_lines(sub, as_list(details["items"]), proration_date)
         if behaviour == "none":
             lines = []
-        end = self.period(sub)[1]
-        if interval_changed:
-            period = (at, self._next_end(sub, at))
-            lines = lines + self._cycle_lines(sub, period)
-        elif behaviour == "always_invoice":
-            period = (proration_date, end)
-        else:
-            period = (end, self._next_end(sub, end))
-            lines = [copy.deepcopy(line) for line in sub["_pending"]] + lines + self._cycle_lines(sub, period)
+        start, end = self.period(sub)
+        if interval_changed:  # invoiced now: prorations and the first period at the new interval
+            sub["billing_cycle_anchor"] = at
+            billed, own, due = (at, self._next_end(sub, at)), (at, at), at
+            lines = lines + self._cycle_lines(sub, billed)
+        elif behaviour == "always_invoice":  # invoiced now: the prorations alone
+            billed, own, due = (proration_date, end), (at, at), at
+        else:  # the next renewal's invoice: pending prorations, these, and the next period
+            billed, own, due = (end, self._next_end(sub, end)), (start, end), end
+            lines = [copy.deepcopy(line) for line in sub["_pending"]] + lines + self._cycle_lines(sub, billed)
         discounts = [self.store.get("discount", ident) for ident in sub["discounts"]]
-        discounts = [d for d in discounts if d["end"] is None or d["end"] > period[0]]
+        discounts = [d for d in discounts if d["end"] is None or d["end"] > billed[0]]
         invoice = self.build_invoice(
             customer,
             sub,
             lines,
-            reason="upcoming"
-            if not interval_changed and behaviour != "always_invoice"
-            else "subscription_update",
+            reason="subscription_update" if due == at else "upcoming",
             at=at,
-            period=period,
+            period=own,
             discounts=discounts,
             ident=f"upcoming_{new_id('in')}",
         )
-        invoice["next_payment_attempt"] = period[0] if behaviour != "always_invoice" else at
+        invoice["next_payment_attempt"] = due
         return invoice

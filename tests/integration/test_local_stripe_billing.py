@@ -150,6 +150,10 @@ def test_the_discount_follows_the_coupons_duration_and_zero_decimal_currencies_s
     assert (first.total, first.currency) == (7_500, "xof")
     assert (renewal.total, renewal.status, renewal.billing_reason) == (10_000, "paid", "subscription_cycle")
     assert api.v1.coupons.retrieve(coupon.id).times_redeemed == 1
+    # As Stripe's: a renewal invoice's own period is the one that ended, its line the one billed.
+    sub = api.v1.subscriptions.retrieve(sub_id)
+    assert (renewal.period_start, renewal.period_end) == (START, renewal.lines.data[0].period.start)
+    assert renewal.lines.data[0].period.end == sub["items"]["data"][0]["current_period_end"]
 
 
 def test_a_trial_starts_trialing_with_nothing_to_pay_and_renews_into_active(
@@ -578,3 +582,20 @@ def test_customers_are_found_by_metadata_and_deleted_as_stripe_does(
     assert api.v1.subscriptions.retrieve(sub_id).status == "canceled"
     endpoint.wait_for("customer.deleted")
     assert customer.id not in {c.id for c in api.v1.customers.list().data}
+
+
+def test_a_refused_update_changes_nothing(sandbox: StripeSandbox, api: stripe.StripeClient) -> None:
+    price = catalogue(api)
+    _, customer = on_clock(api)
+    session = checkout(api, customer.id, price.id)
+    ok(sandbox, f"checkout/sessions/{session.id}/complete", {"card": "4242424242424242"})
+    sub = api.v1.subscriptions.retrieve(str(api.v1.checkout.sessions.retrieve(session.id).subscription))
+    item = sub["items"]["data"][0]["id"]
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        api.v1.subscriptions.update(
+            sub.id,
+            params={"metadata": {"changed": "yes"}, "items": [{"id": item, "price": "price_missing"}]},
+        )
+    assert refused.value.param == "items[0][price]"
+    after = api.v1.subscriptions.retrieve(sub.id)
+    assert after.to_dict() == sub.to_dict()
