@@ -361,7 +361,28 @@ class App:
             return _json(exc.status, exc.body(), headers)
         if result.get("object") in {"list", "search_result"}:
             return _json(200, result, headers)
-        return _json(200, self.billing.store.render(result, expand_params(params)), headers)
+        expand = expand_params(params)
+        included = [path for path in expand if path == "payments" or path.startswith("payments.")]
+        if included and result.get("object") != "invoice":
+            return _json(
+                400, invalid("This property cannot be expanded (payments).", param="expand").body(), headers
+            )
+        try:
+            rendered = self.billing.store.render(result, [path for path in expand if path not in included])
+        except StripeError as exc:
+            return _json(exc.status, exc.body(), headers)
+        if included:  # an invoice's payments: Stripe's includable list, not a field holding an id
+            rendered["payments"] = self.billing.simple_list(
+                "invoice_payment",
+                f"/v1/invoices/{result['id']}/payments",
+                {
+                    "invoice": result["id"],
+                    "limit": 100,
+                    "expand": [f"data.{p[9:]}" for p in included if p[9:]],
+                },
+                "invoice",
+            )
+        return _json(200, rendered, headers)
 
     # -- /_control ------------------------------------------------------------------------------------
 

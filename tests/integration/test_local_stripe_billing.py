@@ -4,8 +4,11 @@ events received (and their signatures verified) by a loopback webhook endpoint."
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import stripe
@@ -108,8 +111,6 @@ def test_a_checkout_with_a_coupon_makes_an_active_subscription_and_a_paid_discou
     assert invoice.invoice_pdf
     assert invoice.billing_reason == "subscription_create"
     assert invoice["parent"]["subscription_details"]["subscription"] == sub.id
-    import urllib.request
-
     with urllib.request.urlopen(invoice.invoice_pdf) as pdf:  # noqa: S310 - the sandbox, on loopback
         assert pdf.headers["Content-Type"] == "application/pdf"
         assert pdf.read().startswith(b"%PDF")
@@ -599,3 +600,44 @@ def test_a_refused_update_changes_nothing(sandbox: StripeSandbox, api: stripe.St
     assert refused.value.param == "items[0][price]"
     after = api.v1.subscriptions.retrieve(sub.id)
     assert after.to_dict() == sub.to_dict()
+
+
+def test_the_hosted_checkout_page_takes_a_card_and_redirects(
+    sandbox: StripeSandbox, api: stripe.StripeClient
+) -> None:
+    price = catalogue(api)
+    _, customer = on_clock(api)
+    session = checkout(api, customer.id, price.id)
+    assert session.url is not None
+    with urllib.request.urlopen(session.url) as page:  # noqa: S310 - the sandbox, on loopback
+        assert b"4242424242424242" in page.read()
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as declined:
+        opener.open(session.url, data=b"card=4000000000000002")
+    assert declined.value.code == 402
+    with pytest.raises(urllib.error.HTTPError) as redirected:
+        opener.open(session.url, data=b"card=4242424242424242")
+    assert redirected.value.code == 303
+    assert redirected.value.headers["Location"] == f"http://localhost:3000/ok?session={session.id}"
+    assert api.v1.checkout.sessions.retrieve(session.id).status == "complete"
+
+
+def test_an_invoice_includes_its_payments_on_request(
+    sandbox: StripeSandbox, api: stripe.StripeClient
+) -> None:
+    price = catalogue(api)
+    _, customer = on_clock(api)
+    session = checkout(api, customer.id, price.id)
+    ok(sandbox, f"checkout/sessions/{session.id}/complete", {"card": "4242424242424242"})
+    invoice_id = str(api.v1.checkout.sessions.retrieve(session.id).invoice)
+    invoice = api.v1.invoices.retrieve(invoice_id, params={"expand": ["payments.payment.payment_intent"]})
+    payment = invoice.to_dict()["payments"]["data"][0]
+    assert payment["status"] == "paid"
+    assert payment["payment"]["payment_intent"]["status"] == "succeeded"
+    with pytest.raises(stripe.InvalidRequestError):
+        api.v1.invoices.retrieve(invoice_id, params={"expand": ["latest_charge"]})
