@@ -7,6 +7,7 @@ import json
 import socket
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import stripe
 
@@ -90,3 +91,21 @@ def test_control_endpoints_take_json_sent_as_curl_sends_it() -> None:
         )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             assert json.load(response)["frozen_time"] == 1_800_000_000 + 2 * 86_400
+
+
+def test_concurrent_requests_are_served_one_state_change_at_a_time() -> None:
+    with StripeSandbox(port=0, webhook_secret=SECRET) as sandbox:
+        api = client(sandbox)
+
+        def create(index: int) -> str:
+            key = f"key-{index % 10}"  # ten keys, each sent four times at once
+            made = api.v1.customers.create(
+                params={"email": f"{key}@example.com"}, options={"idempotency_key": key}
+            )
+            return str(made.id)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            ids = list(pool.map(create, range(40)))
+        assert len(set(ids)) == 10
+        assert len(api.v1.customers.list(params={"limit": 100}).data) == 10
+        assert len(api.v1.events.list(params={"type": "customer.created", "limit": 100}).data) == 10

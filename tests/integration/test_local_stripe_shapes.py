@@ -25,6 +25,7 @@ REAL_EXTRAS = {
     "pricing": {"price_details"},  # an invoice line's price and product
     "payment": {"payment_intent"},  # an invoice payment's PaymentIntent
     "data": {"previous_attributes"},  # an update event's earlier values
+    "last_payment_error": {"code", "decline_code", "message", "charge", "payment_method"},  # a decline
 }
 FREE_MAPS = {"metadata"}  # the caller's keys, not Stripe's
 SHARED = Path("/work/shared/stripe/fixtures3.json")
@@ -163,3 +164,27 @@ def test_the_sdk_reads_the_objects_as_its_own_types(sandbox: StripeSandbox) -> N
     assert isinstance(customer, stripe.Customer)
     assert customer.id.startswith("cus_")
     assert customer.livemode is False
+
+
+def test_a_declined_payment_intent_has_stripes_fields(sandbox: StripeSandbox) -> None:
+    api = client(sandbox)
+    customer = api.v1.customers.create(params={"email": "jo@example.com"})
+    with pytest.raises(stripe.CardError) as declined:
+        api.v1.payment_intents.create(
+            params={
+                "amount": 500,
+                "currency": "eur",
+                "customer": customer.id,
+                "payment_method": "pm_card_chargeDeclined",
+                "confirm": True,
+            }
+        )
+    error = declined.value.error
+    assert error is not None
+    assert error.payment_intent is not None
+    intent = raw(api.v1.payment_intents.retrieve(error.payment_intent.id))
+    assert intent["status"] == "requires_payment_method"
+    assert_shape("payment_intent", intent)
+    charge = raw(api.v1.charges.retrieve(intent["latest_charge"]))
+    assert charge["status"] == "failed"
+    assert_shape("charge", charge)
