@@ -296,9 +296,9 @@ class Invoicing(Catalogue):
             self._paid(invoice, at)
             return None
         attempt = invoice["attempt_count"]
-        invoice["next_payment_attempt"] = (
-            at + RETRY_DAYS[attempt - 1] * DAY if attempt <= len(RETRY_DAYS) else None
-        )
+        # Stripe retries on a schedule, but not without a payment method to retry with.
+        retries = pm is not None and attempt <= len(RETRY_DAYS)
+        invoice["next_payment_attempt"] = at + RETRY_DAYS[attempt - 1] * DAY if retries else None
         self.event("invoice.payment_failed", invoice, at)
         sub = self.store.find(invoice["subscription"]) if invoice["subscription"] else None
         if sub and sub["status"] in {"active", "trialing"}:
