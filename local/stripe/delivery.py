@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from stripe import WebhookSignature
-
 log = logging.getLogger("local.stripe")
 
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
@@ -132,6 +130,8 @@ class Deliverer:
                     heapq.heappush(self._queue, (time.monotonic() + delay, next(self._order), delivery))
 
     def _attempt(self, delivery: Delivery) -> bool:
+        from stripe import WebhookSignature  # here: the SDK is slow to import, and only delivery needs it
+
         header = WebhookSignature.generate_signature_header(
             delivery.payload, self.secret, int(self.signature_clock())
         )

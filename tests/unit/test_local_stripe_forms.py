@@ -59,3 +59,11 @@ def test_periods_keep_the_anchor_day_and_amounts_round_half_up() -> None:
     assert prorated(3000, 15, 30) == 1500
     assert iso_or_unix(1700000000) == 1700000000
     assert iso_or_unix("1700000000") == 1700000000
+
+
+def test_the_sandbox_speaks_the_sdks_api_version() -> None:
+    from stripe._api_version import _ApiVersion
+
+    from local.stripe.core import API_VERSION
+
+    assert API_VERSION == _ApiVersion.CURRENT
