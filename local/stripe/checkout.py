@@ -251,6 +251,8 @@ class Checkout(Subscriptions):
         if not card and needs_card:
             raise missing_param("card")
         if card:
+            if not card.isdigit() or not 12 <= len(card) <= 19:
+                raise card_declined("invalid_number", "Your card number is invalid.")
             decline = CARDS.get(card)
             if decline not in {None, "later"}:  # declined on the page: the session stays open
                 raise card_declined(
@@ -294,6 +296,7 @@ class Checkout(Subscriptions):
         else:
             if coupon:
                 self._discount(coupon, promo, customer, at, subscription=None, session=session["id"])
+            pi = None
             if pm is not None and session["amount_total"] > 0:
                 pi, _, _ = self.charge_card(
                     amount=session["amount_total"],
@@ -329,7 +332,9 @@ class Checkout(Subscriptions):
                 )
                 self.event("invoice.created", invoice, at)
                 self.finalize(invoice, at)
-                self._paid(invoice, at, out_of_band=True)
+                if pi is not None:
+                    self._invoice_payment(invoice, pi, at, paid=True)
+                self._paid(invoice, at, out_of_band=pi is None)
                 session["invoice"] = invoice["id"]
         session["status"] = "complete"
         session["payment_status"] = "paid" if session["amount_total"] > 0 else "no_payment_required"

@@ -641,3 +641,31 @@ def test_an_invoice_includes_its_payments_on_request(
     assert payment["payment"]["payment_intent"]["status"] == "succeeded"
     with pytest.raises(stripe.InvalidRequestError):
         api.v1.invoices.retrieve(invoice_id, params={"expand": ["latest_charge"]})
+
+
+def test_an_order_with_an_invoice_and_a_coupon(sandbox: StripeSandbox, api: stripe.StripeClient) -> None:
+    product = api.v1.products.create(params={"name": "Placement"})
+    one_off = api.v1.prices.create(params={"product": product.id, "currency": "jpy", "unit_amount": 12_000})
+    coupon = api.v1.coupons.create(params={"percent_off": 10, "duration": "once"})
+    _, customer = on_clock(api)
+    session = api.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "customer": customer.id,
+            "line_items": [{"price": one_off.id, "quantity": 1}],
+            "discounts": [{"coupon": coupon.id}],
+            "invoice_creation": {"enabled": True},
+            "success_url": "http://localhost/ok",
+        }
+    )
+    assert session.amount_total == 10_800
+    assert control(sandbox, f"checkout/sessions/{session.id}/complete", {"card": "4242 4242 oops"})[0] == 402
+    assert api.v1.customers.list(params={"email": "owner@example.com"}).data[0].id == customer.id
+    ok(sandbox, f"checkout/sessions/{session.id}/complete", {"card": "4242 4242 4242 4242"})
+    done = api.v1.checkout.sessions.retrieve(session.id, params={"expand": ["invoice", "payment_intent"]})
+    assert isinstance(done.invoice, stripe.Invoice)
+    assert isinstance(done.payment_intent, stripe.PaymentIntent)
+    assert (done.invoice.status, done.invoice.total, done.invoice.currency) == ("paid", 10_800, "jpy")
+    assert done.payment_intent.amount == 10_800
+    payment = api.v1.invoice_payments.list(params={"invoice": str(done.invoice.id)}).data[0]
+    assert payment.to_dict()["payment"]["payment_intent"] == done.payment_intent.id
