@@ -1,9 +1,10 @@
 """Blank Stripe objects shaped like Stripe's published examples (`fixtures.json`).
 
-`fixtures.json` is a verbatim subset of Stripe's `openapi/fixtures3.json` (MIT, Stripe, Inc.). Its
-values are placeholders, so `blank(name)` keeps the key structure only: numbers and strings become
-null (except `object` and `type`, which name shapes), lists become empty, booleans stay. Builders
-then fill in what the sandbox knows; every object it serves therefore carries Stripe's fields.
+`fixtures.json` is a verbatim subset of Stripe's `openapi/fixtures3.json` (MIT, Stripe, Inc.: see
+`fixtures.LICENSE`). Its values are placeholders, so `blank(name)` keeps the key structure only:
+numbers and strings become null (except `object` and `type`, which name shapes), lists become
+empty, booleans stay. Builders then fill in what the sandbox knows; every object it serves
+therefore carries Stripe's fields.
 """
 
 from __future__ import annotations
