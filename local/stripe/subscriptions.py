@@ -155,7 +155,6 @@ class Subscriptions(Invoicing):
                 self._discount(coupon, promo, customer, at, subscription=sub_id, session=session)["id"]
             )
         self.store.add(sub)
-        self.event("customer.subscription.created", sub, at)
         lines = [
             self._line(
                 amount=0 if trial_days else price["unit_amount"] * qty,
@@ -174,6 +173,8 @@ class Subscriptions(Invoicing):
         ]
         invoice = self.new_invoice(customer, sub, lines, reason="subscription_create", at=at, period=(at, at))
         self.finalize(invoice, at)
+        # As Stripe's: the subscription's first event names its first invoice.
+        self.event("customer.subscription.created", sub, at)
         self.collect(invoice, at, first=True)
         return sub
 

@@ -125,6 +125,9 @@ def test_a_checkout_with_a_coupon_makes_an_active_subscription_and_a_paid_discou
         "invoice.payment_succeeded",
     ):
         endpoint.wait_for(kind)
+    created = endpoint.wait_for("customer.subscription.created")[0].data.object
+    assert created["latest_invoice"] == invoice.id
+    assert created["metadata"]["tally_plan"] == "pro"
     assert endpoint.bad_signatures == 0
     assert all(event.livemode is False and event.api_version for event in endpoint.events)
 
