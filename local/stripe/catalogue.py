@@ -218,6 +218,29 @@ class Catalogue(Customers):
         self.event("coupon.created", coupon, at)
         return coupon
 
+    def update_coupon(self, ident: str, p: Obj) -> Obj:
+        coupon = self.store.get("coupon", ident)
+        before = self.store.render(coupon)
+        if "name" in p:
+            coupon["name"] = p["name"] or None
+        coupon["metadata"] = metadata_update(coupon["metadata"], p.get("metadata"))
+        self.updated("coupon.updated", coupon, before, self.time(None))
+        return coupon
+
+    def delete_coupon(self, ident: str) -> Obj:
+        """Gone for new redemptions; discounts already given keep running, as at Stripe."""
+        coupon = self.store.get("coupon", ident)
+        del self.store.kinds["coupon"][ident]
+        self.event("coupon.deleted", coupon, self.time(None))
+        return {"deleted": True, "id": ident, "object": "coupon"}
+
+    def coupon_of(self, ident: str) -> Obj:
+        """A coupon given earlier, even deleted since (what it gave runs on)."""
+        coupon = self.store.find(ident)
+        assert coupon is not None
+        assert coupon["object"] == "coupon"
+        return coupon
+
     def _usable_coupon(self, ident: Any, param: str, at: int) -> Obj:
         coupon = self.store.get("coupon", ident, param=param, status=400)
         spent = (

@@ -277,7 +277,7 @@ class Checkout(Subscriptions):
             tax_ids=[],
         )
         items = [(self.store.get("price", price), qty) for price, qty in session["_items"]]
-        coupon = self.store.get("coupon", session["_coupon"]) if session["_coupon"] else None
+        coupon = self.coupon_of(session["_coupon"]) if session["_coupon"] else None
         promo = self.store.get("promotion_code", session["_promo"]) if session["_promo"] else None
         if session["mode"] == "subscription":
             sub = self.create_subscription(

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from local.stripe.errors import invalid
-from local.stripe.forms import as_list
+from local.stripe.errors import invalid, missing_param
+from local.stripe.forms import as_list, integer
 from local.stripe.money import DAY
 from local.stripe.shapes import blank
-from local.stripe.store import Store
+from local.stripe.store import Store, expand_params
 
 Obj = dict[str, Any]
 
@@ -139,6 +139,42 @@ class Core:
             )
 
         return self.store.page(self.store.all("event"), p, "/v1/events", keep=keep)
+
+    def search(self, kind: str, url: str, p: Obj) -> Obj:
+        """Stripe's search, as far as Tally uses it: `field:'value'` and `metadata['key']:'value'`
+        clauses joined by AND (exact matches), newest first."""
+        query = str(p.get("query") or "")
+        if not query:
+            raise missing_param("query")
+        clauses: list[tuple[str, str]] = []
+        for clause in query.split(" AND "):
+            field, _, value = clause.strip().partition(":")
+            if not value:
+                raise invalid(f"Invalid search query: {query}", param="query")
+            clauses.append((field.strip(), value.strip().strip("'\"")))
+
+        def shown(value: Any) -> str:
+            return str(value).lower() if isinstance(value, bool) else str(value)
+
+        def matches(obj: Obj) -> bool:
+            for field, value in clauses:
+                if field.startswith("metadata["):
+                    if obj["metadata"].get(field[len("metadata[") : -1].strip("'\"")) != value:
+                        return False
+                elif shown(obj.get(field)) != value:
+                    return False
+            return True
+
+        found = [obj for obj in reversed(self.store.all(kind)) if matches(obj)]
+        limit = integer(p.get("limit", 10), "limit")
+        expand = [path.removeprefix("data.") for path in expand_params(p) if path.startswith("data.")]
+        return {
+            "object": "search_result",
+            "data": [self.store.render(obj, expand) for obj in found[:limit]],
+            "has_more": len(found) > limit,
+            "next_page": None,
+            "url": url,
+        }
 
     def simple_list(self, kind: str, url: str, p: Obj, *filters: str) -> Obj:
         wanted = {key: p[key] for key in filters if p.get(key)}

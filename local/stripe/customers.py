@@ -5,11 +5,9 @@ from __future__ import annotations
 import secrets
 
 from local.stripe.core import Obj, metadata_update
-from local.stripe.errors import invalid, missing_param
-from local.stripe.forms import as_list, integer
+from local.stripe.forms import as_list
 from local.stripe.payments import Payments
 from local.stripe.shapes import blank
-from local.stripe.store import expand_params
 
 
 class Customers(Payments):
@@ -82,35 +80,3 @@ class Customers(Payments):
             "/v1/customers",
             keep=lambda c: (not email or c["email"] == email) and (not clock or c["test_clock"] == clock),
         )
-
-    def search_customers(self, p: Obj) -> Obj:
-        """`metadata['key']:'value'` and `email:'…'` clauses joined by AND: what Tally searches by."""
-        query = str(p.get("query") or "")
-        if not query:
-            raise missing_param("query")
-        clauses: list[tuple[str, str]] = []
-        for clause in query.split(" AND "):
-            field, _, value = clause.strip().partition(":")
-            if not value:
-                raise invalid(f"Invalid search query: {query}", param="query")
-            clauses.append((field.strip(), value.strip().strip("'\"")))
-
-        def matches(customer: Obj) -> bool:
-            for field, value in clauses:
-                if field.startswith("metadata["):
-                    key = field[len("metadata[") : -1].strip("'\"")
-                    if customer["metadata"].get(key) != value:
-                        return False
-                elif str(customer.get(field)) != value:
-                    return False
-            return True
-
-        found = [c for c in reversed(self.store.all("customer")) if matches(c)]
-        limit = integer(p.get("limit", 10), "limit")
-        return {
-            "object": "search_result",
-            "data": [self.store.render(c, expand_params(p)) for c in found[:limit]],
-            "has_more": len(found) > limit,
-            "next_page": None,
-            "url": "/v1/customers/search",
-        }

@@ -90,7 +90,7 @@ class Invoicing(Catalogue):
         currency = lines[0]["currency"] if lines else (sub["currency"] if sub else "usd")
         ident = ident or self.store.new_id("invoice")
         subtotal = sum(line["amount"] for line in lines)
-        coupons = [(d["id"], self.store.get("coupon", d["source"]["coupon"])) for d in discounts]
+        coupons = [(d["id"], self.coupon_of(d["source"]["coupon"])) for d in discounts]
         totals = self._discount_amounts(coupons, subtotal, currency)
         discount_total = sum(entry["amount"] for entry in totals)
         positive = [line for line in lines if line["amount"] > 0]
@@ -217,7 +217,7 @@ class Invoicing(Catalogue):
         if sub:
             sub["latest_invoice"] = invoice["id"]
             for discount in discounts:  # a `once` coupon is spent by its first invoice
-                if self.store.get("coupon", discount["source"]["coupon"])["duration"] == "once":
+                if self.coupon_of(discount["source"]["coupon"])["duration"] == "once":
                     sub["discounts"].remove(discount["id"])
                     discount["end"] = at
         self.event("invoice.created", invoice, at)

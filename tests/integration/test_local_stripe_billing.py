@@ -672,3 +672,31 @@ def test_an_order_with_an_invoice_and_a_coupon(sandbox: StripeSandbox, api: stri
     assert done.payment_intent.amount == 10_800
     payment = api.v1.invoice_payments.list(params={"invoice": str(done.invoice.id)}).data[0]
     assert payment.to_dict()["payment"]["payment_intent"] == done.payment_intent.id
+
+
+def test_search_and_a_deleted_coupons_discount_runs_on(
+    sandbox: StripeSandbox, api: stripe.StripeClient
+) -> None:
+    price = catalogue(api)
+    assert (
+        api.v1.products.search(params={"query": "metadata['tally_plan']:'pro'"}).data[0].id == price.product
+    )
+    assert api.v1.prices.search(
+        params={"query": "lookup_key:'tally:pro:1:monthly:eur' AND active:'true'"}
+    ).data
+    assert api.v1.prices.search(params={"query": "active:'false'"}).data == []
+    coupon = api.v1.coupons.create(params={"id": "tally_HALF", "percent_off": 50, "duration": "forever"})
+    updated = api.v1.coupons.update(coupon.id, params={"metadata": {"tally_coupon": "HALF"}})
+    assert updated.to_dict()["metadata"] == {"tally_coupon": "HALF"}
+    _, customer = on_clock(api)
+    session = checkout(api, customer.id, price.id, discounts=[{"coupon": coupon.id}])
+    assert api.v1.coupons.delete(coupon.id).deleted is True
+    with pytest.raises(stripe.InvalidRequestError):
+        api.v1.coupons.retrieve(coupon.id)
+    ok(sandbox, f"checkout/sessions/{session.id}/complete", {"card": "4242424242424242"})
+    sub_id = str(api.v1.checkout.sessions.retrieve(session.id).subscription)
+    found = api.v1.subscriptions.search(params={"query": "metadata['tally_account_id']:'acc_1'"})
+    assert [s.id for s in found.data] == [sub_id]
+    ok(sandbox, f"subscriptions/{sub_id}/advance", {"frozen_time": "period_end"})
+    totals = [i.total for i in api.v1.invoices.search(params={"query": f"subscription:'{sub_id}'"}).data]
+    assert totals == [1000, 1000]
