@@ -9,6 +9,8 @@ from local.stripe.money import DAY
 from local.stripe.shapes import blank, fill
 from local.stripe.subscriptions import Subscriptions
 
+EXPIRY_GRACE = 60  # seconds
+
 
 class Checkout(Subscriptions):
     def create_checkout_session(self, p: Obj) -> Obj:
@@ -105,7 +107,8 @@ class Checkout(Subscriptions):
                 "trial_period_days must be between 1 and 730", param="subscription_data[trial_period_days]"
             )
         expires_at = integer(p["expires_at"], "expires_at") if p.get("expires_at") else at + DAY
-        if not at + 1800 <= expires_at <= at + DAY:
+        # A caller's "30 minutes from now" reaches us a moment later: a minute of grace for it.
+        if not at + 1800 - EXPIRY_GRACE <= expires_at <= at + DAY:
             raise invalid(
                 "The `expires_at` timestamp must be between 30 minutes and 24 hours from now.",
                 param="expires_at",

@@ -486,6 +486,9 @@ def test_sessions_expire_by_request_and_by_time(
     assert len(endpoint.wait_for("checkout.session.expired", 3)) == 3
     with pytest.raises(stripe.InvalidRequestError):
         checkout(api, customer.id, price.id, expires_at=START + 60)  # under 30 minutes
+    clock_now = api.v1.test_helpers.test_clocks.retrieve(clock).frozen_time
+    late = checkout(api, customer.id, price.id, expires_at=clock_now + 1800 - 30)  # asked a moment ago
+    assert late.expires_at == clock_now + 1770
 
 
 def test_errors_come_in_stripes_shape(sandbox: StripeSandbox, api: stripe.StripeClient) -> None:
