@@ -21,7 +21,7 @@ from tally.accounts.errors import ChangedMeanwhile
 from tally.audit.records import AuditContext
 from tally.billing.credit_notes import CreditNote
 from tally.billing.invoices import Invoice, InvoiceStatus
-from tally.billing.seller import SellerSettings, parse_seller_settings
+from tally.billing.seller import SellerSettings, default_dunning, parse_seller_settings, stable_json
 from tally.coupons.dynamo import add_redemption, redemption_refusal
 from tally.coupons.ports import PendingRedemption
 from tally.errors import InvalidInput
@@ -41,7 +41,15 @@ MAX_PAGE = 100
 
 
 def fingerprint(invoice: Invoice) -> str:
-    return hashlib.sha256(invoice.model_dump_json().encode()).hexdigest()[:32]
+    """The hash a change is conditional on. Fields added since invoices were first stored are left
+    out while they hold their default (the dunning fields, the seller's shipped ladder), so an
+    invoice stored before them keeps its fingerprint."""
+    leave_out: dict[str, Any] = {
+        name: True for name in ("dunning_on", "overdue_since") if getattr(invoice, name) is None
+    }
+    if invoice.seller is not None and invoice.seller.dunning == default_dunning():
+        leave_out["seller"] = {"dunning"}
+    return hashlib.sha256(invoice.model_dump_json(exclude=leave_out or None).encode()).hexdigest()[:32]
 
 
 def invoice_item(invoice: Invoice) -> dict[str, Any]:
@@ -49,7 +57,7 @@ def invoice_item(invoice: Invoice) -> dict[str, Any]:
     return (
         keys.invoice(invoice.id)
         | keys.invoice_index(
-            invoice.account_id, invoice.status, invoice.created_at, invoice.id, invoice.due_date
+            invoice.account_id, invoice.status, invoice.created_at, invoice.id, invoice.dunning_on
         )
         | to_item(
             {
@@ -60,6 +68,8 @@ def invoice_item(invoice: Invoice) -> dict[str, Any]:
                 "body": invoice.model_dump_json(),
                 "fingerprint": fingerprint(invoice),
             }
+            # Top level, for the filter that finds an account's overdue invoices.
+            | ({"overdue_since": invoice.overdue_since.isoformat()} if invoice.overdue_since else {})
         )
     )
 
@@ -405,7 +415,7 @@ class DynamoSellerStore:
         transaction = self._table.transaction(context)
         body = after.model_dump_json()
         item = keys.seller_settings() | to_item(
-            {"kind": "seller_settings", "settings": body, "fingerprint": _hash(body)}
+            {"kind": "seller_settings", "settings": body, "fingerprint": _hash(stable_json(after))}
         )
         if before is None:
             transaction.put(item, condition=NEW, label="settings")
@@ -413,7 +423,7 @@ class DynamoSellerStore:
             transaction.put(
                 item,
                 condition="fingerprint = :before",
-                values={":before": _hash(before.model_dump_json())},
+                values={":before": _hash(stable_json(before))},
                 label="settings",
             )
         old = before.model_dump(mode="json") if before is not None else {}
