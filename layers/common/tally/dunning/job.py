@@ -34,15 +34,22 @@ from tally.accounts.status import transition_problem
 from tally.audit.records import Actor, AuditContext
 from tally.billing import subscription_state
 from tally.billing.invoices import Invoice
-from tally.billing.seller import DunningStep, SellerSettings
+from tally.billing.seller import DunningAction, DunningStep, SellerSettings
 from tally.billing.subscription_state import Subscription
-from tally.dunning.ladder import DueStep, DunningRecord, due_step, local_day, next_on, suspension_date
+from tally.dunning.ladder import (
+    UNPAID_INVOICE,
+    DueStep,
+    DunningRecord,
+    due_step,
+    local_day,
+    next_on,
+    suspension_date,
+)
 from tally.dunning.ports import DunningMail, DunningStore, SettingsReader, StepTaken, StepWrite
 from tally.jobs.base import JobName, Worked, WorkItem
 from tally.subscriptions.ports import AccountFollows
 
 LOGGER = logging.getLogger(__name__)
-UNPAID_INVOICE = "unpaid_invoice"  # the reason of a suspension by the ladder (reactivation reads it)
 ATTEMPTS = 3  # reads and writes of one item before raising (SQS retries it)
 
 
@@ -143,14 +150,19 @@ class DunningJob:
         self, invoice: Invoice, due: DueStep, today: date, subscription: Subscription | None, stripe: bool
     ) -> StepWrite:
         step = due.step
+        # A passed-over overdue step still has its effect (only its email is not sent).
+        overdue = step.action == "overdue" or any(passed.action == "overdue" for passed in due.passed_over)
         changes: dict[str, Any] = {"dunning_on": due.next_on}
-        if step.action in ("overdue", "suspend") and invoice.overdue_since is None:
+        if (overdue or step.action == "suspend") and invoice.overdue_since is None:
             changes["overdue_since"] = today
         after = _without_dunning(invoice, **changes)
         moved: tuple[Subscription, Subscription, str] | None = None
         account: AccountFollows | None = None
         if subscription is not None and not stripe:
-            moved = _subscription_move(subscription, step)
+            moved = _subscription_move(
+                subscription,
+                "suspend" if step.action == "suspend" else ("overdue" if overdue else step.action),
+            )
         if step.action == "suspend" and not stripe:
             holder = self._store.account(invoice.account_id)
             if holder is not None and transition_problem(holder.status, "suspended") is None:
@@ -178,9 +190,10 @@ class DunningJob:
         sent = self._mail.dunning_email(
             invoice, step.template, step.name, self._context(invoice, settings, step)
         )
-        if ran or sent:
+        if ran:
             return Worked("done", what + (", email sent" if sent else ""))
-        return Worked("skipped", f"{what}: run already")
+        # Run by another call (or an earlier try whose email failed, which this one sent).
+        return Worked("skipped", f"{what}: run already" + (", its email sent now" if sent else ""))
 
     def _suspended(self, invoice: Invoice) -> bool:
         """The account-suspended email goes only to an account that is suspended (not one whose
@@ -208,13 +221,13 @@ class DunningJob:
 
 
 def _subscription_move(
-    subscription: Subscription, step: DunningStep
+    subscription: Subscription, action: DunningAction
 ) -> tuple[Subscription, Subscription, str] | None:
     """overdue: an active subscription becomes past_due; suspend: it becomes unpaid (through
     past_due when the overdue step was not run). Other statuses are left alone."""
-    if step.action == "overdue" and subscription.allows("payment_failed") and subscription.status == "active":
+    if action == "overdue" and subscription.status == "active":
         return subscription, subscription_state.payment_failed(subscription), "subscription.past_due"
-    if step.action == "suspend":
+    if action == "suspend":
         current = subscription
         if current.status == "active":
             current = subscription_state.payment_failed(current)

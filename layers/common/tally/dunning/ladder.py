@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta
 from tally.billing.periods import time_zone
 from tally.billing.seller import DunningSettings, DunningStep
 
+UNPAID_INVOICE = "unpaid_invoice"  # an account's status reason when the ladder suspended it
+
 
 @dataclass(frozen=True)
 class DunningRecord:
