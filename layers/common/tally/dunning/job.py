@@ -16,7 +16,7 @@ follows through the ledger (once per template, invoice and step); a retry after 
 finds the step recorded and sends only the email. Steps the job missed (it did not run for days)
 are recorded as skipped: only the latest one runs.
 
-Stripe-collected subscriptions (docs/decisions/0016-dunning-and-stripe-collection.md): the emails
+Stripe-collected subscriptions (docs/decisions/0013-dunning-and-stripe-collection.md): the emails
 and the overdue mark, but neither the subscription's status (Stripe's webhooks move it while
 Stripe retries the card) nor the suspension step (the account follows the subscription when
 Stripe gives up): that step is recorded as skipped.
