@@ -195,6 +195,10 @@ class Invoice(BaseModel):
     credit_notes: tuple[CreditNoteRef, ...] = ()
     seller: SellerSettings | None = None
     customer: Customer | None = None
+    # issue 10, dunning (tally.dunning): the next date the ladder acts on this open invoice (its
+    # DueIndex entry; None: not in the ladder), and the day it was marked overdue (it stays open).
+    dunning_on: date | None = None
+    overdue_since: date | None = None
 
     def allows(self, name: InvoiceTransition) -> bool:
         return self.status in ALLOWED_FROM[name]
@@ -318,6 +322,10 @@ def finalize(
     }
     if changes["amount_due"] == 0:
         changes |= {"status": "paid", "paid_at": at}
+    elif seller.dunning.steps:
+        # The ladder's first step is when the dunning job first looks at it (due date + days).
+        first = seller.dunning.steps[0].days
+        changes["dunning_on"] = changes["due_date"] + timedelta(days=first)  # type: ignore[operator]
     return _move(invoice, **changes)
 
 

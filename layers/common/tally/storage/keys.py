@@ -335,8 +335,11 @@ def email_sent(template: str, entity_id: str, step: str | None = None) -> Key:
 #                                                       shipped defaults apply)
 #   INVOICE#{id}            INVOICE                     an invoice, every field, and `fingerprint`;
 #                                                       GSI1PK=INVOICES#{account}, GSI2PK=INVOICES#{status},
-#                                                       both SK `{created_at}#{id}`; while open,
-#                                                       DUEPK=INVOICES_DUE, DUESK=`{due date}#{id}`
+#                                                       both SK `{created_at}#{id}`; while open and
+#                                                       in the dunning ladder, DUEPK=INVOICES_DUE,
+#                                                       DUESK=`{next dunning date}#{id}`
+#   DUNNING#{invoice id}    DUNNING                     the ladder's steps run (`done`) and passed over
+#                                                       (`skipped`) for one invoice (tally.dunning)
 #   INVOICE#{id}            CREDITNOTE#{credit note id} a credit note of the invoice
 #   SUBSCRIPTION#{id}       INVOICE#{period start}      claim: the one invoice of a subscription's period
 #   SEQUENCE#{INV|CN}#{period}  SEQUENCE                a gapless counter: `value`, the last number drawn
@@ -373,7 +376,8 @@ def invoice_index(
     account_id: str, status: str, created_at: datetime, invoice_id: str, due: date | None
 ) -> dict[str, dict[str, str]]:
     """The invoice's index attributes: by account (GSI1), by status (GSI2), and while it is open
-    with a due date, by due date (DueIndex, sparse)."""
+    with a dunning date (`due`: the day the ladder's next step falls due), by that date
+    (DueIndex, sparse: the dunning job reads only the invoices with a step due)."""
     sort = invoice_index_sk(created_at, invoice_id)
     attributes = {
         "GSI1PK": {"S": f"{INVOICES_OF_ACCOUNT}{account_id}"},
@@ -382,8 +386,21 @@ def invoice_index(
         "GSI2SK": {"S": sort},
     }
     if status == "open" and due is not None:
-        attributes |= {"DUEPK": {"S": INVOICES_DUE}, "DUESK": {"S": f"{due.isoformat()}#{invoice_id}"}}
+        attributes |= {"DUEPK": {"S": INVOICES_DUE}, "DUESK": {"S": due_sort(due, invoice_id)}}
     return attributes
+
+
+def due_sort(on: date, invoice_id: str) -> str:
+    return f"{on.isoformat()}#{invoice_id}"
+
+
+DUNNING_PREFIX = "DUNNING#"
+DUNNING_SK = "DUNNING"
+
+
+def dunning(invoice_id: str) -> Key:
+    """The dunning record of an invoice: which steps of the ladder ran, which were passed over."""
+    return _key(f"{DUNNING_PREFIX}{invoice_id}", DUNNING_SK)
 
 
 def credit_note(invoice_id: str, credit_note_id: str) -> Key:
