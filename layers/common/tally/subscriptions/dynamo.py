@@ -52,8 +52,11 @@ HELD = "This account already has a subscription (started at the same moment?): c
 def fingerprint(subscription: Subscription) -> str:
     # Without its pending lines while it has none: the hash of a subscription stored before they
     # existed stays the same, so changes to it are still conditional on what was read.
-    leave_out = None if subscription.pending_lines else {"pending_lines"}
-    return hashlib.sha256(subscription.model_dump_json(exclude=leave_out).encode()).hexdigest()[:32]
+    # The same for issue 9's grace_until while it is unset.
+    leave_out = set() if subscription.pending_lines else {"pending_lines"}
+    if subscription.grace_until is None:
+        leave_out.add("grace_until")
+    return hashlib.sha256(subscription.model_dump_json(exclude=leave_out or None).encode()).hexdigest()[:32]
 
 
 def subscription_item(subscription: Subscription) -> dict[str, Any]:
