@@ -280,7 +280,7 @@ class StripeEventApplier:
             self._seats.release(stripe.reservation_id, at=self._now())
 
     def _subscription_event(self, event: ProviderEvent, obj: StripeDict, context: AuditContext) -> Applied:
-        account_id = self._account_of(obj)
+        account_id = self._account_of(obj) or self._account_of(self._stripe.subscription(str(obj["id"])))
         if account_id is None:
             return Applied("ignored", "not a Tally subscription")
         subscription, stripe, changed = self._sync_subscription(str(obj["id"]), account_id, context)
@@ -337,9 +337,11 @@ class StripeEventApplier:
             account_id = stored.account_id if stored is not None else None
             if account_id is None:
                 account_id = self._account_of(obj, invoice_account_id(obj))
+            current = self._stripe.invoice(invoice_id)  # after the stored read
+            if account_id is None:  # a payload without it: Stripe's invoice names it
+                account_id = self._account_of(current, invoice_account_id(current))
             if account_id is None:
                 return None, None, False
-            current = self._stripe.invoice(invoice_id)  # after the stored read
             after = mirror_invoice(stored, current, account_id=account_id)
             if after is None:
                 return current, account_id, False
