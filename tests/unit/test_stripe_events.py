@@ -509,3 +509,33 @@ def test_every_ordering_of_the_life_cycle_ends_in_the_same_state() -> None:
     assert (subscription.status, subscription.ended_at, subscription.grace_until) == ("canceled", NOW, None)
     assert reference["accounts"][ACCOUNT].status == "cancelled"
     assert {invoice.status for invoice in reference["invoices"].values()} == {"paid"}
+
+
+# --- the fields issue 9 added keep what was stored before readable and changeable ---------------
+
+
+def test_a_native_invoice_keeps_the_fingerprint_it_was_stored_with() -> None:
+    import hashlib
+
+    from tally.billing.invoices import STRIPE_FIELDS
+    from tally.invoices.dynamo import fingerprint, invoice_item
+    from tests.support.invoices import draft
+
+    invoice = draft()
+    before = invoice.model_dump_json(exclude=set(STRIPE_FIELDS))
+    assert fingerprint(invoice) == hashlib.sha256(before.encode()).hexdigest()[:32]
+    mirrored = invoice.model_copy(update={"source": "stripe", "stripe_invoice_id": "in_1"})
+    assert fingerprint(mirrored) != fingerprint(invoice)
+    open_native = invoice.model_copy(update={"status": "open", "due_date": NOW.date()})
+    assert "DUEPK" in invoice_item(open_native)
+    assert "DUEPK" not in invoice_item(open_native.model_copy(update={"source": "stripe"}))
+
+
+def test_seller_settings_stored_before_the_grace_days_keep_their_fingerprint() -> None:
+    from tally.billing.seller import default_seller_settings, settings_fingerprint
+
+    settings = default_seller_settings()
+    assert settings.payment_grace_days == 14
+    assert settings_fingerprint(settings) == settings.model_dump_json(exclude={"payment_grace_days"})
+    longer = settings.model_copy(update={"payment_grace_days": 21})
+    assert "payment_grace_days" in settings_fingerprint(longer)
