@@ -86,6 +86,16 @@ def test_a_completed_order_checkout_records_the_payment_on_the_account_once() ->
     assert world.store.current_subscription(ACCOUNT) is None
 
 
+def test_a_session_whose_payment_is_on_its_way_activates_nothing_yet() -> None:
+    world = World()
+    pending = session_object()
+    pending["payment_status"] = "unpaid"
+    world.stripe.put(subscription_object(status="incomplete"), pending)
+    world.applier.apply(stripe_event("checkout.session.completed", {"id": SESSION}))
+    assert world.store.accounts[ACCOUNT].status == "pending"
+    assert set(world.store.claims) == {SESSION}
+
+
 def test_an_open_session_is_not_provisioned() -> None:
     world = World()
     world.stripe.put(session_object(status="open"))

@@ -437,7 +437,10 @@ class StripeEventApplier:
         meta = metadata(session)
         now = self._now()
         activate = None
-        if account.status != "active" and transition_problem(account.status, "active") is None:
+        # A payment still on its way (a bank debit) activates nothing yet: the paid invoice
+        # will, through the subscription the account follows.
+        settled = session.get("payment_status") in ("paid", "no_payment_required")
+        if settled and account.status != "active" and transition_problem(account.status, "active") is None:
             activate = AccountFollows(account, "active", "Checkout completed through Stripe")
         owner = None
         user_id = meta.get("tally_user_id")
