@@ -6,7 +6,7 @@ Objects come back as plain dicts in Stripe's shapes (../shared/stripe/fixtures3.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -43,10 +43,20 @@ def _plain(value: StripeObject) -> dict[str, Any]:
 
 class SdkStripeReader:
     """Over the process's `stripe.StripeClient` (tally.payments.stripe_client). Every call is
-    one GET; errors are raised as the SDK raises them (the worker retries the event)."""
+    one GET; errors are raised as the SDK raises them (the worker retries the event).
 
-    def __init__(self, client: StripeClient) -> None:
-        self._client = client
+    `client` may be the factory (`stripe_client`): the key is then read from Secrets Manager on
+    the first call, not when the worker is built."""
+
+    def __init__(self, client: StripeClient | Callable[[], StripeClient]) -> None:
+        self._given = client
+
+    @property
+    def _client(self) -> StripeClient:
+        given = self._given
+        if callable(given):  # the factory (a StripeClient is not callable)
+            self._given = given = given()
+        return given
 
     def subscription(self, subscription_id: str) -> StripeDict:
         return _plain(self._client.v1.subscriptions.retrieve(subscription_id))

@@ -51,7 +51,7 @@ def applier_from_environment() -> StripeEventApplier:
         )
 
     return StripeEventApplier(
-        SdkStripeReader(stripe_client()),
+        SdkStripeReader(stripe_client),
         DynamoMirrorStore(table),
         invoices,
         DynamoPlacementSeats(dynamodb, settings.billing_table_name),
