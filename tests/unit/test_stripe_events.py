@@ -549,3 +549,47 @@ def test_seller_settings_stored_before_the_grace_days_keep_their_fingerprint() -
     assert settings_fingerprint(settings) == settings.model_dump_json(exclude={"payment_grace_days"})
     longer = settings.model_copy(update={"payment_grace_days": 21})
     assert "payment_grace_days" in settings_fingerprint(longer)
+
+
+def test_a_stripe_subscription_replaces_a_live_native_one() -> None:
+    from tally.billing import subscription_state as machine
+    from tally.billing.periods import Period
+
+    world = World()
+    native = machine.start_incomplete(
+        id="sub_native",
+        account_id=ACCOUNT,
+        plan_code="essential",
+        plan_version=1,
+        cycle="monthly",
+        currency="EUR",
+        time_zone="Europe/Paris",
+        period=Period(0, START, END),
+        at=START,
+    )
+    world.store.subscriptions[(ACCOUNT, native.id)] = native
+    world.store.pointers[ACCOUNT] = native.id
+    world.stripe.put(subscription_object())
+    world.applier.apply(stripe_event("customer.subscription.created", {"id": SUBSCRIPTION}))
+    replaced = world.store.subscriptions[(ACCOUNT, "sub_native")]
+    assert replaced.status == "canceled"
+    assert replaced.cancellation_reason == f"Replaced by Stripe subscription {SUBSCRIPTION}"
+    current = world.store.current_subscription(ACCOUNT)
+    assert current is not None
+    assert current.id == SUBSCRIPTION
+    assert world.store.accounts[ACCOUNT].status == "active"
+
+
+def test_a_second_live_stripe_subscription_waits_for_the_first_to_end() -> None:
+    world = World()
+    world.stripe.put(subscription_object(), subscription_object(id="sub_2"))
+    world.applier.apply(stripe_event("customer.subscription.created", {"id": SUBSCRIPTION}))
+    world.applier.apply(stripe_event("customer.subscription.created", {"id": "sub_2"}))
+    assert world.store.pointers[ACCOUNT] == SUBSCRIPTION
+    assert (ACCOUNT, "sub_2") in world.store.subscriptions
+    world.stripe.put(subscription_object(status="canceled", canceled_at=NOW, ended_at=NOW))
+    world.applier.apply(stripe_event("customer.subscription.deleted", {"id": SUBSCRIPTION}))
+    world.stripe.put(subscription_object(id="sub_2", start=END, end=NEXT_END))
+    world.applier.apply(stripe_event("customer.subscription.updated", {"id": "sub_2"}))
+    assert world.store.pointers[ACCOUNT] == "sub_2"
+    assert world.store.accounts[ACCOUNT].status == "active"

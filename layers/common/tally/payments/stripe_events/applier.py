@@ -251,15 +251,23 @@ class StripeEventApplier:
         now: datetime,
     ) -> None:
         other = current if current is not None and current.id != after.id else None
-        if other is not None and other.status not in FINAL and after.status not in FINAL:
-            # A live subscription paid through Stripe replaces the account's other one (a native
-            # subscription never paid, or an earlier Stripe one): it is canceled first.
+        live = other is not None and other.status not in FINAL and after.status not in FINAL
+        if other is not None and live and other.collection == "invoice":
+            # A live subscription paid through Stripe replaces the account's native one (the
+            # customer moved to paying by card): it is canceled first, audited.
             replaced = machine.cancel_now(other, at=now, reason=f"Replaced by Stripe subscription {after.id}")
             self._store.save_subscription(
                 other, replaced, "subscription.canceled", current=True, follows=None, context=context
             )
             other = replaced
         is_current = other is None or other.status in FINAL
+        if not is_current and after.status not in FINAL:
+            # Another live Stripe subscription holds the account (checkout refuses a second
+            # one): this one is mirrored, and becomes current once that one has ended.
+            LOGGER.warning(
+                "Stripe subscription mirrored beside another live one",
+                extra={"subscription_id": after.id, "current_id": other.id if other else None},
+            )
         follows = self._follows(after) if is_current else None
         self._store.save_subscription(
             stored, after, action, current=is_current, follows=follows, context=context
