@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -36,12 +37,15 @@ from tests.support.stack import Stack
 from tests.support.stripe_events import (
     ACCOUNT,
     END,
+    NEXT_END,
     NOW,
     SESSION,
     START,
     SUBSCRIPTION,
     FakeAlerts,
     FakeStripe,
+    charge_object,
+    dispute_object,
     invoice_object,
     session_object,
     stripe_event,
@@ -224,3 +228,97 @@ def test_threads_applying_the_same_checkout_provision_it_exactly_once(stack: Sta
     assert account is not None
     assert (account.status, account.owner_count) == ("active", 2)
     assert [email.template for email in world.mailer.sent] == ["welcome"]
+
+
+def test_a_whole_life_cycle_over_dynamodb_and_every_event_redelivered_changes_nothing(stack: Stack) -> None:
+    world = World(stack)
+    events = []
+
+    def deliver(type: str, obj_id: str, event_id: str) -> None:
+        event = stripe_event(type, {"id": obj_id}, id=event_id)
+        events.append(event)
+        world.applier.apply(event)
+
+    deliver("checkout.session.completed", SESSION, "evt_1")
+    deliver("invoice.paid", "in_1", "evt_2")
+    world.stripe.put(
+        subscription_object(
+            status="past_due", start=END, end=NEXT_END, reservation="res_1", coupon="WELCOME10"
+        ),
+        invoice_object(id="in_2", status="open", start=END, end=NEXT_END, number="ABCD-0002"),
+    )
+    deliver("invoice.payment_failed", "in_2", "evt_3")
+    store = DynamoMirrorStore(world.table)
+    failed = store.current_subscription(ACCOUNT)
+    assert failed is not None
+    assert (failed.status, failed.grace_until) == ("past_due", NOW + timedelta(days=14))
+    failed_to = sorted(email.to for email in world.mailer.sent if email.template == "payment-failed")
+    assert failed_to == ["buyer@example.com", "owner@acme.example"]  # the owners (the buyer is one)
+    assert world.alerts.counted == ["StripePaymentFailed"]
+
+    world.stripe.put(
+        subscription_object(
+            status="active", start=END, end=NEXT_END, reservation="res_1", coupon="WELCOME10"
+        ),
+        invoice_object(
+            id="in_2", status="paid", start=END, end=NEXT_END, number="ABCD-0002", attempt_count=2
+        ),
+        charge_object(invoice="in_2", refunds=[("re_1", 600)]),
+        dispute_object(),
+    )
+    deliver("invoice.paid", "in_2", "evt_4")
+    deliver("charge.refunded", "ch_1", "evt_5")
+    deliver("charge.dispute.created", "dp_1", "evt_6")
+    world.stripe.put(
+        subscription_object(
+            status="canceled",
+            start=END,
+            end=NEXT_END,
+            reservation="res_1",
+            coupon="WELCOME10",
+            cancel_at_period_end=True,
+            canceled_at=END,
+            ended_at=NEXT_END,
+        ),
+        dispute_object(status="won"),
+    )
+    deliver("charge.dispute.closed", "dp_1", "evt_7")
+    deliver("customer.subscription.deleted", SUBSCRIPTION, "evt_8")
+
+    once = world.snapshot()
+    for event in events:
+        assert world.applier.apply(event).outcome in ("unchanged", "ignored"), event.type
+    assert world.snapshot() == once
+
+    ended = store.current_subscription(ACCOUNT)
+    assert ended is not None
+    assert (ended.status, ended.ended_at, ended.grace_until) == ("canceled", NEXT_END, None)
+    account = DynamoAccountStore(world.table).get(ACCOUNT)
+    assert account is not None
+    assert account.status == "cancelled"
+    seat = world.item(keys.placement_reservation("res_1"))
+    assert seat is not None
+    assert seat["status"] == "released"
+    refunded = store.invoice("in_2")
+    assert refunded is not None
+    assert (refunded.status, refunded.credited_total, refunded.refund_due) == ("paid", 600, 600)
+    notes = DynamoInvoiceStore(world.table).credit_notes("in_2")
+    assert [(note.id, note.total, note.invoice_number) for note in notes] == [("cn_re_1", 600, "ABCD-0002")]
+    dispute = store.dispute(ACCOUNT, "dp_1")
+    assert dispute is not None
+    assert dispute.status == "closed"
+    assert world.alerts.counted == ["StripePaymentFailed", "StripeDisputeOpened"]
+    assert world.audit_actions("subscription", SUBSCRIPTION) == [
+        "subscription.canceled",
+        "subscription.created",
+        "subscription.payment_failed",
+        "subscription.payment_recovered",
+    ]
+    assert world.audit_actions("dispute", "dp_1") == ["dispute.closed", "dispute.opened"]
+    open_disputes = world.table.client.query(
+        TableName=world.name,
+        IndexName="GSI1",
+        KeyConditionExpression="GSI1PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": "DISPUTES#open"}},
+    )
+    assert open_disputes["Items"] == []
