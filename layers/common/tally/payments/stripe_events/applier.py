@@ -387,7 +387,7 @@ class StripeEventApplier:
         if account is None:
             return False
         attempt = int(invoice.get("attempt_count") or 0)
-        error = (invoice.get("last_finalization_error") or {}).get("message")
+        # No `reason`: the decline is the payment's (its intent), which the invoice does not hold.
         context: dict[str, Any] = {
             "account_name": account.name,
             "invoice_number": invoice.get("number") or str(invoice["id"]),
@@ -395,8 +395,6 @@ class StripeEventApplier:
             "currency": str(invoice.get("currency") or "").upper(),
             "pay_url": invoice.get("hosted_invoice_url") or f"{self._app_url}/billing",
         }
-        if error:
-            context["reason"] = str(error)
         sent = self._to_managers(account, "payment-failed", str(invoice["id"]), f"attempt-{attempt}", context)
         if sent:
             self._alerts.count(PAYMENT_FAILED_METRIC)
