@@ -20,6 +20,7 @@ from tally.accounts.errors import ChangedMeanwhile
 from tally.audit.records import AuditContext
 from tally.billing.coupons import Coupon
 from tally.billing.invoices import Invoice
+from tally.billing.seller import SellerSettings, default_seller_settings
 from tally.billing.subscription_state import FINAL, Subscription
 from tally.clock import FixedClock
 from tally.identity.roles import Role
@@ -379,7 +380,7 @@ class InMemoryMirrorStore:
         self.orders: dict[tuple[str, str], int] = {}
         self.redemption_ids: set[str] = set()
         self.actions: list[str] = []
-        self.grace = 14
+        self.settings = default_seller_settings()
         self.interfere: list[Any] = []  # callables run before the next write (a concurrent change)
 
     def _interfering(self) -> None:
@@ -410,8 +411,8 @@ class InMemoryMirrorStore:
         stored = self.coupons.get(code)
         return stored.coupon if stored is not None else None
 
-    def grace_days(self) -> int:
-        return self.grace
+    def seller(self) -> SellerSettings:
+        return self.settings
 
     # writes
     def _check_follows(self, follows: AccountFollows | None) -> None:

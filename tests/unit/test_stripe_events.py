@@ -8,6 +8,7 @@ import itertools
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -524,31 +525,68 @@ def test_every_ordering_of_the_life_cycle_ends_in_the_same_state() -> None:
 # --- the fields issue 9 added keep what was stored before readable and changeable ---------------
 
 
-def test_a_native_invoice_keeps_the_fingerprint_it_was_stored_with() -> None:
+def test_an_invoice_stored_before_the_stripe_fields_keeps_its_fingerprint() -> None:
     import hashlib
 
-    from tally.billing.invoices import STRIPE_FIELDS
-    from tally.invoices.dynamo import fingerprint, invoice_item
-    from tests.support.invoices import draft
+    from tally.billing.invoices import STRIPE_FIELDS, finalize
+    from tally.invoices.dynamo import fingerprint
+    from tests.support.invoices import CUSTOMER, SELLER, draft
 
-    invoice = draft()
-    before = invoice.model_dump_json(exclude=set(STRIPE_FIELDS))
-    assert fingerprint(invoice) == hashlib.sha256(before.encode()).hexdigest()[:32]
+    invoice = finalize(draft(), number="INV-1", at=NOW, seller=SELLER, customer=CUSTOMER)
+    # As it was stored before issue 9 (and before the dunning ladder and the grace days).
+    stored = invoice.model_copy(update={"dunning_on": None})
+    leave_out: dict[str, Any] = {
+        **dict.fromkeys((*STRIPE_FIELDS, "dunning_on", "overdue_since"), True),
+        "seller": {"dunning", "payment_grace_days"},
+    }
+    old = stored.model_dump_json(exclude=leave_out)
+    assert fingerprint(stored) == hashlib.sha256(old.encode()).hexdigest()[:32]
     mirrored = invoice.model_copy(update={"source": "stripe", "stripe_invoice_id": "in_1"})
     assert fingerprint(mirrored) != fingerprint(invoice)
-    open_native = invoice.model_copy(update={"status": "open", "due_date": NOW.date()})
-    assert "DUEPK" in invoice_item(open_native)
-    assert "DUEPK" not in invoice_item(open_native.model_copy(update={"source": "stripe"}))
+    graced = invoice.model_copy(update={"seller": SELLER.model_copy(update={"payment_grace_days": 21})})
+    assert fingerprint(graced) != fingerprint(invoice)
 
 
 def test_seller_settings_stored_before_the_grace_days_keep_their_fingerprint() -> None:
-    from tally.billing.seller import default_seller_settings, settings_fingerprint
+    from tally.billing.seller import default_seller_settings, stable_json
 
     settings = default_seller_settings()
     assert settings.payment_grace_days == 14
-    assert settings_fingerprint(settings) == settings.model_dump_json(exclude={"payment_grace_days"})
+    assert stable_json(settings) == settings.model_dump_json(exclude={"payment_grace_days", "dunning"})
     longer = settings.model_copy(update={"payment_grace_days": 21})
-    assert "payment_grace_days" in settings_fingerprint(longer)
+    assert "payment_grace_days" in stable_json(longer)
+
+
+def test_a_mirrored_invoice_enters_the_dunning_ladder_once_a_payment_failed() -> None:
+    from datetime import date
+
+    from tally.invoices.dynamo import invoice_item
+
+    world = World()
+    world.stripe.put(subscription_object(), invoice_object(id="in_1", status="open", attempt_count=0))
+    world.applier.apply(stripe_event("invoice.finalized", {"id": "in_1"}))
+    charging = world.invoice_store.invoices["in_1"]
+    assert (charging.due_date, charging.dunning_on) == (date(2026, 5, 1), None)  # due when finalised
+    assert "DUEPK" not in invoice_item(charging)
+
+    world.stripe.put(subscription_object(status="past_due"), invoice_object(id="in_1", status="open"))
+    world.applier.apply(stripe_event("invoice.payment_failed", {"id": "in_1"}))
+    declined = world.invoice_store.invoices["in_1"]
+    assert declined.dunning_on == date(2026, 4, 28)  # the ladder's first step: J-3
+    assert invoice_item(declined)["DUESK"] == {"S": "2026-04-28#in_1"}
+
+    # The dunning job moved it on; the mirror keeps its progress, and paid, it leaves the ladder.
+    moved = declined.model_copy(update={"dunning_on": date(2026, 5, 4), "overdue_since": date(2026, 5, 2)})
+    world.invoice_store.invoices["in_1"] = moved
+    world.stripe.put(invoice_object(id="in_1", status="open", attempt_count=2))
+    world.applier.apply(stripe_event("invoice.payment_failed", {"id": "in_1"}, id="evt_again"))
+    kept = world.invoice_store.invoices["in_1"]
+    assert (kept.dunning_on, kept.overdue_since) == (date(2026, 5, 4), date(2026, 5, 2))
+    world.stripe.put(invoice_object(id="in_1", status="paid", attempt_count=3))
+    world.applier.apply(stripe_event("invoice.paid", {"id": "in_1"}))
+    paid = world.invoice_store.invoices["in_1"]
+    assert (paid.status, paid.dunning_on) == ("paid", None)
+    assert "DUEPK" not in invoice_item(paid)
 
 
 def test_a_stripe_subscription_replaces_a_live_native_one() -> None:

@@ -210,7 +210,7 @@ class StripeEventApplier:
                 account_id=account_id,
                 time_zone=self._zone,
                 at=now,
-                grace_days=self._store.grace_days(),
+                grace_days=self._store.seller().payment_grace_days,
             )
             if mirrored is None:
                 return stored, stripe, False
@@ -350,7 +350,7 @@ class StripeEventApplier:
                 account_id = self._account_of(current, invoice_account_id(current))
             if account_id is None:
                 return None, None, False
-            after = mirror_invoice(stored, current, account_id=account_id)
+            after = mirror_invoice(stored, current, account_id=account_id, seller=self._store.seller())
             if after is None:
                 return current, account_id, False
             action = "invoice.mirrored" if stored is None else f"invoice.{after.status}"

@@ -22,7 +22,7 @@ from tally.accounts.errors import ChangedMeanwhile
 from tally.audit.records import AuditContext
 from tally.billing.coupons import Coupon
 from tally.billing.invoices import Invoice
-from tally.billing.seller import default_seller_settings
+from tally.billing.seller import SellerSettings, default_seller_settings
 from tally.billing.subscription_state import Subscription
 from tally.coupons.dynamo import REDEMPTION_KIND, DynamoCouponStore
 from tally.invoices.dynamo import DynamoInvoiceStore, DynamoSellerStore, invoice_item
@@ -139,8 +139,8 @@ class DynamoMirrorStore:
         stored = self._coupons.get(code)
         return stored.coupon if stored is not None else None
 
-    def grace_days(self) -> int:
-        return (self._seller.get() or default_seller_settings()).payment_grace_days
+    def seller(self) -> SellerSettings:
+        return self._seller.get() or default_seller_settings()
 
     # -- writing ---------------------------------------------------------------------------
 

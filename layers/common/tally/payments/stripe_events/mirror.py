@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast, get_args
 
@@ -22,7 +22,9 @@ from tally.billing import subscription_state as machine
 from tally.billing.catalogue import Cycle
 from tally.billing.invoice_lines import InvoiceLine, taxes_of
 from tally.billing.invoices import Invoice, InvoiceStatus
+from tally.billing.numbering import local
 from tally.billing.periods import Period
+from tally.billing.seller import SellerSettings
 from tally.billing.subscription_state import FINAL, Status, Subscription, TransitionName
 
 StripeDict = Mapping[str, Any]
@@ -316,9 +318,42 @@ def invoice_account_id(obj: StripeDict) -> str | None:
     return (details.get("metadata") or {}).get("tally_account_id") or metadata(obj).get("tally_account_id")
 
 
-def mirror_invoice(stored: Invoice | None, obj: StripeDict, *, account_id: str) -> Invoice | None:
+def _due(obj: StripeDict, zone: str) -> date | None:
+    """Stripe's due date (an invoice sent to be paid); an invoice charged automatically is due
+    when it is finalised (the day in the seller's zone)."""
+    due = instant(obj.get("due_date"))
+    if due is not None:
+        return local(due, zone).date()
+    finalized = instant((obj.get("status_transitions") or {}).get("finalized_at"))
+    if obj.get("collection_method", "charge_automatically") == "charge_automatically" and finalized:
+        return local(finalized, zone).date()
+    return None
+
+
+def _dunning_on(
+    stored: Invoice | None, obj: StripeDict, due: date | None, seller: SellerSettings
+) -> date | None:
+    """Where the mirror puts the invoice in the dunning ladder (decision 13: Tally's emails on the
+    ladder while Stripe retries the card; the dunning job recognises the subscription's Stripe
+    collection and leaves suspension to Stripe). An open invoice enters it when it is owed: sent
+    to be paid by a date, or charged and declined once. The job's progress is kept; a date the
+    ladder no longer matches is moved by the job itself."""
+    if obj.get("status") != "open" or due is None or not seller.dunning.steps:
+        return None
+    owed = obj.get("due_date") is not None or int(obj.get("attempt_count") or 0) >= 1
+    if not owed:
+        return None
+    if stored is not None and stored.status == "open" and (stored.dunning_on or stored.overdue_since):
+        return stored.dunning_on
+    return due + timedelta(days=seller.dunning.steps[0].days)
+
+
+def mirror_invoice(
+    stored: Invoice | None, obj: StripeDict, *, account_id: str, seller: SellerSettings
+) -> Invoice | None:
     """The invoice as Stripe has it now; None when nothing changes or its status would move
-    backwards. What Tally added to it (credit notes of refunds) is kept."""
+    backwards. What Tally added to it (credit notes of refunds, the dunning ladder's progress)
+    is kept."""
     status = obj.get("status")
     if status not in INVOICE_STATUSES:
         raise ValueError(f"Unknown Stripe invoice status {status!r}")
@@ -329,7 +364,7 @@ def mirror_invoice(stored: Invoice | None, obj: StripeDict, *, account_id: str) 
     total = int(obj.get("total") or 0)
     excluding = obj.get("total_excluding_tax")
     moments = obj.get("status_transitions") or {}
-    due = instant(obj.get("due_date"))
+    due = _due(obj, seller.time_zone)
     first = lines[0] if lines else None
     values: dict[str, Any] = {
         "id": str(obj["id"]),
@@ -351,7 +386,8 @@ def mirror_invoice(stored: Invoice | None, obj: StripeDict, *, account_id: str) 
         "period_end": first.period_end if first else instant(obj.get("period_end")),
         "created_at": instant(obj.get("created")),
         "finalized_at": instant(moments.get("finalized_at")),
-        "due_date": due.date() if due else None,
+        "due_date": due,
+        "dunning_on": _dunning_on(stored, obj, due, seller),
         "paid_at": instant(moments.get("paid_at")),
         "voided_at": instant(moments.get("voided_at")),
         "uncollectible_at": instant(moments.get("marked_uncollectible_at")),
@@ -369,6 +405,7 @@ def mirror_invoice(stored: Invoice | None, obj: StripeDict, *, account_id: str) 
             "customer_credit",
             "customer",
             "seller",
+            "overdue_since",
         )
         values |= {name: getattr(stored, name) for name in kept}
     after = Invoice.model_validate(values)

@@ -12,6 +12,7 @@ from tally.accounts.domain import Account, Member
 from tally.audit.records import AuditContext
 from tally.billing.coupons import Coupon
 from tally.billing.invoices import Invoice
+from tally.billing.seller import SellerSettings
 from tally.billing.subscription_state import Subscription
 from tally.notifications.ledger import LedgerKey, SendOutcome
 from tally.subscriptions.ports import AccountFollows
@@ -121,8 +122,9 @@ class MirrorStore(Protocol):
         """Tally's coupon of this code (upper-case), if it exists."""
         ...
 
-    def grace_days(self) -> int:
-        """The seller's `payment_grace_days`."""
+    def seller(self) -> SellerSettings:
+        """The seller's settings (the shipped defaults until a platform admin saves some): the
+        grace of a failed payment, the dunning ladder, the time zone."""
         ...
 
     def save_subscription(
