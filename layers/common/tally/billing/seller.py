@@ -38,6 +38,7 @@ from tally.validation import describe_errors
 _CONFIG = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 _DATA = "tally.billing.seller_data"
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+DEFAULT_GRACE_DAYS = 14
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Mention = Annotated[str, Field(min_length=1, max_length=1000)]
@@ -273,6 +274,8 @@ class SellerSettings(BaseModel):
     time_zone: Annotated[str, AfterValidator(_zone)] = "Europe/Paris"
     default_currency: Currency = "EUR"
     payment_terms_days: Annotated[StrictInt, Field(ge=0, le=365), WHOLE] = 15
+    # issue 9: how long a subscription a provider failed to charge keeps its access (past_due).
+    payment_grace_days: Annotated[StrictInt, Field(ge=0, le=90), WHOLE] = DEFAULT_GRACE_DAYS
     tax_rates: Annotated[list[TaxRate], Field(min_length=1, max_length=50)]
     default_tax_rate: str
     prices_include_tax: StrictBool = False
@@ -340,9 +343,17 @@ def default_seller_settings() -> SellerSettings:
     return parse_seller_settings(_shipped())
 
 
+def added_fields_at_default(settings: SellerSettings) -> set[str]:
+    """The fields added since settings were first stored that hold their default: the dunning
+    ladder (the shipped one) and issue 9's `payment_grace_days`."""
+    leave_out = {"dunning"} if settings.dunning == default_dunning() else set()
+    if settings.payment_grace_days == DEFAULT_GRACE_DAYS:
+        leave_out.add("payment_grace_days")
+    return leave_out
+
+
 def stable_json(settings: SellerSettings) -> str:
-    """The settings' JSON as a fingerprint hashes it: without the dunning ladder while it is the
-    shipped one, so settings (and invoices' frozen copies) stored before the ladder existed keep
-    the fingerprint their changes are conditional on."""
-    leave_out = {"dunning"} if settings.dunning == default_dunning() else None
-    return settings.model_dump_json(exclude=leave_out)
+    """The settings' JSON as a fingerprint hashes it: without the fields added since while they
+    hold their defaults, so settings (and invoices' frozen copies) stored before them keep the
+    fingerprint their changes are conditional on."""
+    return settings.model_dump_json(exclude=added_fields_at_default(settings) or None)

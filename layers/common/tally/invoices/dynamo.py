@@ -21,8 +21,8 @@ from tally.accounts.dynamo.table import NEW, BillingTable
 from tally.accounts.errors import ChangedMeanwhile
 from tally.audit.records import AuditContext
 from tally.billing.credit_notes import CreditNote
-from tally.billing.invoices import Invoice, InvoiceStatus
-from tally.billing.seller import SellerSettings, default_dunning, parse_seller_settings, stable_json
+from tally.billing.invoices import STRIPE_FIELDS, Invoice, InvoiceStatus
+from tally.billing.seller import SellerSettings, added_fields_at_default, parse_seller_settings, stable_json
 from tally.coupons.dynamo import add_redemption, redemption_refusal
 from tally.coupons.ports import PendingRedemption
 from tally.errors import InvalidInput
@@ -43,13 +43,15 @@ MAX_PAGE = 100
 
 def fingerprint(invoice: Invoice) -> str:
     """The hash a change is conditional on. Fields added since invoices were first stored are left
-    out while they hold their default (the dunning fields, the seller's shipped ladder), so an
-    invoice stored before them keeps its fingerprint."""
+    out while they hold their default (the dunning fields, the Stripe fields, the seller's shipped
+    ladder and grace days), so an invoice stored before them keeps its fingerprint."""
     leave_out: dict[str, Any] = {
         name: True for name in ("dunning_on", "overdue_since") if getattr(invoice, name) is None
     }
-    if invoice.seller is not None and invoice.seller.dunning == default_dunning():
-        leave_out["seller"] = {"dunning"}
+    # And issue 9's Stripe fields while they hold theirs.
+    leave_out |= {name: True for name, default in STRIPE_FIELDS.items() if getattr(invoice, name) == default}
+    if invoice.seller is not None and (unset := added_fields_at_default(invoice.seller)):
+        leave_out["seller"] = unset
     return hashlib.sha256(invoice.model_dump_json(exclude=leave_out or None).encode()).hexdigest()[:32]
 
 

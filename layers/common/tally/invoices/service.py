@@ -411,17 +411,24 @@ class InvoiceService:
         )
 
     def issue_credit_note(
-        self, invoice_id: str, request: CreditNoteIn, context: AuditContext
+        self, invoice_id: str, request: CreditNoteIn, context: AuditContext, *, note_id: str | None = None
     ) -> tuple[CreditNote, Invoice]:
-        """Numbered from its own gapless sequence, in one transaction with the invoice it changes."""
+        """Numbered from its own gapless sequence, in one transaction with the invoice it changes.
+
+        `note_id`: the credit note's id, derived by the caller from what it records (a provider's
+        refund id), which makes issuing it idempotent: when the invoice holds that credit note
+        already, it is answered as it is, and nothing is drawn or written."""
         seller = self._settings.current()
         at = self._now()
         rule = seller.credit_note_numbering
         key = sequence_key("credit_note", rule.reset, at, seller.time_zone)
-        note_id = new_credit_note_id()
+        note_id = note_id or new_credit_note_id()
         current = self._store.sequence_value(key)
         for attempt in range(self._attempts):
             before = self.get(invoice_id)
+            if any(ref.id == note_id for ref in before.credit_notes):
+                issued = next(note for note in self._store.credit_notes(invoice_id) if note.id == note_id)
+                return issued, before
             drawn = current + 1
             number = render(rule.format, at, seller.time_zone, drawn)
             note = credit_note(before, request, id=note_id, number=number, at=at)

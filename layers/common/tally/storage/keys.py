@@ -447,3 +447,47 @@ def coupon_account(code: str, account_id: str) -> Key:
 
 def redemption(code: str, redemption_id: str) -> Key:
     return _key(coupon_pk(code), f"{REDEMPTION_PREFIX}{redemption_id}")
+
+
+# --- Stripe's webhook events applied (issue 9; tally.payments.stripe_events) -----------------
+#
+#   CHECKOUT#{session id}   PROVISIONED                 a completed checkout session provisioned:
+#                                                       written once, with what it provisions
+#   ACCOUNT#{id}            ORDER#{order id}            a one-off order paid through checkout
+#                                                       (amount, currency, session, paid_at)
+#   ACCOUNT#{id}            DISPUTE#{dispute id}        a payment dispute, for platform staff:
+#                                                       status open | closed (GSI1PK=DISPUTES#{status},
+#                                                       GSI1SK={opened_at}#{id}: the staff's list)
+
+CHECKOUT_PREFIX = "CHECKOUT#"
+PROVISIONED_SK = "PROVISIONED"
+ORDER_PREFIX = "ORDER#"
+DISPUTE_PREFIX = "DISPUTE#"
+DISPUTES_IN_STATUS = "DISPUTES#"  # GSI1PK prefix: every dispute in one status (platform staff)
+
+
+def checkout_provisioned(session_id: str) -> Key:
+    return _key(f"{CHECKOUT_PREFIX}{session_id}", PROVISIONED_SK)
+
+
+def order_payment(account_id: str, order_id: str) -> Key:
+    return _key(account_pk(account_id), f"{ORDER_PREFIX}{order_id}")
+
+
+def dispute(account_id: str, dispute_id: str) -> Key:
+    return _key(account_pk(account_id), f"{DISPUTE_PREFIX}{dispute_id}")
+
+
+def dispute_index(status: str, opened_at: datetime, dispute_id: str) -> dict[str, dict[str, str]]:
+    at = opened_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {"GSI1PK": {"S": f"{DISPUTES_IN_STATUS}{status}"}, "GSI1SK": {"S": f"{at}#{dispute_id}"}}
+
+
+# --- placements (issue 9; STAND-IN until the checkout branch's schema is merged) ---------------
+#
+#   RESERVATION#{id}        RESERVATION                 a placement seat: status reserved | active |
+#                                                       released
+
+
+def placement_reservation(reservation_id: str) -> Key:
+    return _key(f"RESERVATION#{reservation_id}", "RESERVATION")
