@@ -504,3 +504,62 @@ def test_the_store_refuses_a_step_recorded_already_and_writes_nothing() -> None:
     assert world.stored() == invoice
     assert world.record() == (("J-3",), ("J+1",))
     assert world.store.actions == []
+
+
+@st.composite
+def ladders(draw: st.DrawFn) -> SellerSettings:
+    """A valid ladder: days strictly up, at most one overdue step (1 day or more), an optional
+    suspend step last, some steps without an email."""
+    chosen = sorted(draw(st.sets(st.integers(min_value=-10, max_value=40), min_size=1, max_size=7)))
+    suspend = draw(st.booleans()) and chosen[-1] >= 1
+    after_due = [day for day in (chosen[:-1] if suspend else chosen) if day >= 1]
+    overdue = draw(st.sampled_from([None, *after_due]))
+    steps: list[dict[str, Any]] = []
+    for index, day in enumerate(chosen):
+        if suspend and index == len(chosen) - 1:
+            template = draw(st.sampled_from(["account-suspended", None]))
+            steps.append({"days": day, "action": "suspend", "template": template})
+            continue
+        action = "overdue" if day == overdue else draw(st.sampled_from(["remind", "urgent", "warn"]))
+        template = draw(st.sampled_from(["dunning-reminder", None]))
+        steps.append({"days": day, "action": action, "template": template})
+    return SellerSettings.model_validate(
+        default_seller_settings().model_dump(mode="json") | {"dunning": {"steps": steps}}
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seller=ladders(),
+    offsets=st.lists(st.integers(min_value=-12, max_value=45), min_size=1, max_size=10),
+    stripe=st.booleans(),
+)
+def test_any_ladder_and_run_days_keep_the_steps_once_and_stripe_never_suspends(
+    seller: SellerSettings, offsets: list[int], stripe: bool
+) -> None:
+    world = World(seller=seller, collection="stripe" if stripe else "invoice")
+    world.invoice()
+    for offset in offsets:
+        at = morning(DUE + timedelta(days=offset))
+        for item in list(world.job.plan(at)) * 2:  # every item delivered twice
+            world.job.work(item, at)
+    ladder = seller.dunning.steps
+    by_name = {step.name: step for step in ladder}
+    done, skipped = world.record()
+    reached = [step.name for step in ladder if step.days <= max(offsets)]
+    assert len(set(done)) == len(done)
+    assert sorted((*done, *skipped), key=lambda name: by_name[name].days) == reached
+    suspend = next((step for step in ladder if step.action == "suspend"), None)
+    suspended = suspend is not None and suspend.name in reached and not stripe
+    assert (world.account().status == "suspended") == suspended
+    if stripe:
+        assert all(by_name[name].action != "suspend" for name in done)
+        assert world.subscriptions.actions == []
+    elif reached:
+        assert done[-1] == reached[-1]
+    # One email per step done that has a template, never twice.
+    assert [step for _, step in world.emails()] == [name for name in done if by_name[name].template]
+    overdue = any(by_name[name].action in ("overdue", "suspend") for name in reached)
+    assert (world.stored().overdue_since is not None) == overdue
+    if reached == [step.name for step in ladder]:
+        assert world.stored().dunning_on is None  # the ladder is over: out of the index
