@@ -335,6 +335,20 @@ def test_a_stripe_collected_subscription_gets_the_emails_but_stripe_decides_the_
     assert world.subscription_status() == "active"
 
 
+def test_a_stripe_collected_invoice_past_its_suspension_date_still_gets_the_latest_email(
+    stack: Stack,
+) -> None:
+    world = World(stack, collection="stripe")
+    invoice = world.invoice()
+    world.run(DUE - timedelta(days=3))
+    assert [worked.outcome for worked in world.run(DUE + timedelta(days=31))] == ["done"]
+    assert world.steps(invoice.id) == (["J-3", "J+15"], ["J+1", "J+3", "J+7", "J+30"])
+    assert [template for template, _ in world.emails()] == ["dunning-reminder"] * 2
+    assert world.invoices.get(invoice.id).dunning_on is None
+    assert world.account_status() == "active"
+    assert world.subscription_status() == "active"
+
+
 class CountingClient:
     """The DynamoDB client, counting the items each Query read (ScannedCount)."""
 

@@ -1,8 +1,8 @@
 """The dunning job over in-memory stores (tests/support/dunning.py): the default ladder day by
 day, missed days, invoices leaving the ladder (paid, voided, credited to zero), Stripe-collected
-subscriptions (decision 0013), a custom ladder, the seller's time zone deciding the day, the
-exactly-once steps when runs overlap, and, for any sequence of run days, each step at most once
-and the latest due one last."""
+subscriptions (decision 0013; past their suspension date too), a custom ladder, the seller's time
+zone deciding the day, the exactly-once steps when runs overlap, and, for any sequence of run
+days (and any ladder), each step at most once and the latest due one last."""
 
 from __future__ import annotations
 
@@ -315,6 +315,46 @@ def test_a_stripe_collected_subscription_gets_the_emails_but_is_never_suspended(
     assert world.stored().dunning_on is None
 
 
+def test_a_stripe_collected_invoice_past_its_suspension_date_still_gets_the_latest_email() -> None:
+    """The job missed the days up to the suspension: the latest step before it runs (one email),
+    the suspension is recorded skipped with the others, in the same write."""
+    world = World(collection="stripe")
+    world.invoice()
+    world.run(DUE - timedelta(days=3))
+    [worked] = world.run(DUE + timedelta(days=31))
+    assert worked.outcome == "done"
+    assert world.record() == (("J-3", "J+15"), ("J+1", "J+3", "J+7", "J+30"))
+    assert world.emails() == [("dunning-reminder", "J-3"), ("dunning-reminder", "J+15")]
+    assert world.stored().overdue_since == DUE + timedelta(days=31)
+    assert world.stored().dunning_on is None
+    assert world.account().status == "active"
+    assert world.subscriptions.actions == []
+    assert world.run(DUE + timedelta(days=32)) == []
+
+
+def test_a_stripe_collected_invoice_past_its_suspension_date_retries_a_failed_email() -> None:
+    world = World(collection="stripe")
+    world.invoice()
+    [item] = list(world.job.plan(morning(DUE + timedelta(days=31))))
+    world.mail.fail = True
+    with pytest.raises(NoticeFailed):
+        world.job.work(item, morning(DUE + timedelta(days=31)))
+    world.mail.fail = False
+    assert world.job.work(item, morning(DUE + timedelta(days=31))).outcome == "skipped"
+    assert world.emails() == [("dunning-reminder", "J+15")]
+    assert world.record() == (("J+15",), ("J-3", "J+1", "J+3", "J+7", "J+30"))
+
+
+def test_a_stripe_collected_suspension_alone_marks_the_invoice_overdue() -> None:
+    world = World(collection="stripe", seller=_custom_without_overdue())
+    world.invoice()
+    world.run(DUE + timedelta(days=20))
+    assert world.record() == (("J+5",), ("J+10",))
+    assert world.emails() == [("dunning-reminder", "J+5")]
+    assert world.stored().overdue_since == DUE + timedelta(days=20)
+    assert world.account().status == "active"
+
+
 # -- a custom ladder ------------------------------------------------------------------------
 
 
@@ -326,6 +366,20 @@ def _custom() -> SellerSettings:
                 "steps": [
                     {"days": 2, "action": "overdue", "template": "dunning-reminder"},
                     {"days": 6, "action": "warn", "template": None},
+                    {"days": 10, "action": "suspend", "template": "account-suspended"},
+                ]
+            }
+        }
+    )
+
+
+def _custom_without_overdue() -> SellerSettings:
+    return SellerSettings.model_validate(
+        default_seller_settings().model_dump(mode="json")
+        | {
+            "dunning": {
+                "steps": [
+                    {"days": 5, "action": "remind", "template": "dunning-reminder"},
                     {"days": 10, "action": "suspend", "template": "account-suspended"},
                 ]
             }
@@ -553,8 +607,12 @@ def test_any_ladder_and_run_days_keep_the_steps_once_and_stripe_never_suspends(
     suspended = suspend is not None and suspend.name in reached and not stripe
     assert (world.account().status == "suspended") == suspended
     if stripe:
+        # Never suspended; the latest step Tally runs is done (an email's, when it has one).
         assert all(by_name[name].action != "suspend" for name in done)
         assert world.subscriptions.actions == []
+        ran = [name for name in reached if by_name[name].action != "suspend"]
+        if ran:
+            assert done[-1] == ran[-1]
     elif reached:
         assert done[-1] == reached[-1]
     # One email per step done that has a template, never twice.
