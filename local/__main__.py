@@ -3,8 +3,9 @@
 Settings: PORT (3000), AWS_DEFAULT_REGION (eu-west-1), TALLY_ADMIN_EMAIL and
 TALLY_ADMIN_PASSWORD (the seeded platform admin), TALLY_LOCAL_CONCURRENCY (instances per
 function, 4), TALLY_LOCAL_QUEUE_RETRY_SECONDS (how soon a message a function failed on is
-retried, 1); `--parameter Name=Value` overrides a template parameter. Prints one line,
-"Tally local stack ready at <url> (admin <email>)", once it serves.
+retried, 1), STRIPE_PORT or --stripe-port (the local Stripe, 12111; 0 = any free port);
+`--parameter Name=Value` overrides a template parameter. Prints one line,
+"Tally local stack ready at <url> (admin <email>)", once it serves, then where the local Stripe is.
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="override a template parameter (repeatable)",
     )
+    parser.add_argument(
+        "--stripe-port",
+        type=int,
+        default=int(os.environ.get("STRIPE_PORT") or "12111"),
+        help="the local Stripe's port (0: any free port)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -109,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         parameters=dict(args.parameter),
         concurrency=args.concurrency,
         queue_retry_visibility=args.queue_retry_seconds,
+        stripe_port=args.stripe_port,
         admin_email=os.environ.get("TALLY_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL,
         admin_password=os.environ.get("TALLY_ADMIN_PASSWORD") or DEFAULT_ADMIN_PASSWORD,
     )
@@ -119,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         print(stack.ready_line(), flush=True)
+        stripe_line = stack.stripe_line()
+        if stripe_line:
+            print(stripe_line, flush=True)
         while not stopping.wait(0.5):
             pass
         log.info("stopping")

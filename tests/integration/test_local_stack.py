@@ -1350,7 +1350,17 @@ def test_no_worker_outlives_the_stack(signal_name: str) -> None:
     """`python -m local` stopped (SIGTERM: it stops its workers) or killed (they notice and exit)."""
     port = _free_port()
     process = subprocess.Popen(  # noqa: S603 - this interpreter running the local stack
-        [sys.executable, "-m", "local", "--template", str(FIXTURE), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "--template",
+            str(FIXTURE),
+            "--port",
+            str(port),
+            "--stripe-port",
+            "0",
+        ],
         cwd=ROOT,
         env={key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL"},
         stdin=subprocess.DEVNULL,
