@@ -430,3 +430,55 @@ def coupon_account(code: str, account_id: str) -> Key:
 
 def redemption(code: str, redemption_id: str) -> Key:
     return _key(coupon_pk(code), f"{REDEMPTION_PREFIX}{redemption_id}")
+
+
+# --- issue 9, checkout: Stripe ids, checkout sessions, placements (docs/billing.md "Checkout") -
+#
+#   STRIPE#{kind}#{tally key}  STRIPE                   a Stripe object made from a Tally one
+#                                                       (product: the plan code; price: its
+#                                                       lookup_key; coupon: its Stripe id): stripe_id
+#   ACCOUNT#{id}            STRIPE#CUSTOMER             the account's one Stripe customer: stripe_id
+#   ACCOUNT#{id}            CHECKOUT#{session id}       a checkout session started for the account
+#   PLACEMENT#{loc}#{cat}   COUNTER                     seats held (reserved + active): taken, capacity
+#   PLACEMENT#{loc}#{cat}   SEAT#{reservation id}       a held seat: state (reserved | active), until
+#   RESERVATION#{id}        RESERVATION                 a reservation's placement, account and state
+#                                                       (reserved | active | released | expired)
+
+STRIPE_PREFIX = "STRIPE#"
+STRIPE_SK = "STRIPE"
+STRIPE_CUSTOMER_SK = "STRIPE#CUSTOMER"
+CHECKOUT_PREFIX = "CHECKOUT#"
+PLACEMENT_PREFIX = "PLACEMENT#"
+PLACEMENT_COUNTER_SK = "COUNTER"
+SEAT_PREFIX = "SEAT#"
+RESERVATION_PREFIX = "RESERVATION#"
+RESERVATION_SK = "RESERVATION"
+
+
+def stripe_object(kind: str, tally_key: str) -> Key:
+    return _key(f"{STRIPE_PREFIX}{kind}#{tally_key}", STRIPE_SK)
+
+
+def stripe_customer(account_id: str) -> Key:
+    return _key(account_pk(account_id), STRIPE_CUSTOMER_SK)
+
+
+def checkout_session(account_id: str, session_id: str) -> Key:
+    return _key(account_pk(account_id), f"{CHECKOUT_PREFIX}{session_id}")
+
+
+def placement_pk(location_id: str, category_id: str) -> str:
+    """Ids are identifiers (no `#`): the two parts cannot run into each other."""
+    return f"{PLACEMENT_PREFIX}{location_id}#{category_id}"
+
+
+def placement_counter(location_id: str, category_id: str) -> Key:
+    return _key(placement_pk(location_id, category_id), PLACEMENT_COUNTER_SK)
+
+
+def placement_seat(location_id: str, category_id: str, reservation_id: str) -> Key:
+    return _key(placement_pk(location_id, category_id), f"{SEAT_PREFIX}{reservation_id}")
+
+
+def reservation(reservation_id: str) -> Key:
+    return _key(f"{RESERVATION_PREFIX}{reservation_id}", RESERVATION_SK)
