@@ -78,15 +78,21 @@ def _at(seconds: Any) -> datetime | None:
 
 
 def _get(obj: Any, *path: str) -> Any:
-    """obj[a][b]... or None when any step is missing (StripeObjects are dicts)."""
+    """obj[a][b]... of plain dicts, or None when any step is missing."""
     for name in path:
-        if obj is None:
+        if not isinstance(obj, dict):
             return None
-        obj = obj.get(name) if hasattr(obj, "get") else getattr(obj, name, None)
+        obj = obj.get(name)
     return obj
 
 
-def _subscription(obj: Any) -> StripeSubscription:
+def _plain(obj: Any) -> dict[str, Any]:
+    """A StripeObject as plain dicts and lists (StripeObjects are not dicts: no `.get`)."""
+    return dict(obj.to_dict()) if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _subscription(found: Any) -> StripeSubscription:
+    obj = _plain(found)
     item = obj["items"]["data"][0]
     return StripeSubscription(
         id=str(obj["id"]),
@@ -268,7 +274,7 @@ class StripeGateway:
             },
         }
         with _translated():
-            invoice = self.client.v1.invoices.create_preview(params)
+            invoice = _plain(self.client.v1.invoices.create_preview(params))
         lines = []
         for line in invoice["lines"]["data"]:
             proration = line.get("proration")
