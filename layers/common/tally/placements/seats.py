@@ -196,10 +196,14 @@ class DynamoPlacementSeats:
                 if refused.refused("seat") or refused.refused("reservation"):
                     continue  # made meanwhile (a retry of the same checkout): read it
                 if refused.refused("counter") and len(refused.refusals) == 1:
-                    held = [seat for seat in seats if seat not in expired]
-                    raise PlacementFull(
-                        availability(location_id, category_id, capacity, held, at).next_free_at
-                    ) from refused
+                    # Full as the counter says: read the seats again to say when one may free up
+                    # (unless one was freed meanwhile, or more expired than one reservation
+                    # reclaims: then try again).
+                    now = availability(
+                        location_id, category_id, capacity, self._seats(location_id, category_id), at
+                    )
+                    if now.free == 0:
+                        raise PlacementFull(now.next_free_at) from refused
                 continue  # a seat to reclaim changed meanwhile: read again
             return Reservation(wanted, location_id, category_id, account_id, until, capacity)
         raise ServiceUnavailable("The placement is busy: retry shortly")
@@ -236,11 +240,14 @@ class DynamoPlacementSeats:
             label=f"reclaim:{seat.reservation_id}",
         )
         self._move(transaction, seat.reservation_id, "reserved", "expired")
+        # Recorded on the platform's trail, not the expired reservation's account's: the actor is
+        # whoever reserves now, another tenant's user, whom that account's trail must not show.
+        # (The reservation's own records, by entity, say whose it was.)
         transaction.audit(
             "placement.reservation_expired",
             ENTITY,
             seat.reservation_id,
-            account_id=seat.account_id,
+            account_id=None,
             changes={"state": ("reserved", "expired")},
         )
 
