@@ -605,3 +605,25 @@ def test_members_viewers_and_other_tenants_may_not(
     assert stripe.calls == []
     # Platform staff may act for the account.
     assert api.checkout(world[3], tenant.account_id, BRONZE)[0] == 201
+
+
+def test_a_large_placement_reclaims_every_expired_reservation(stack: Stack) -> None:
+    from tally.placements.seats import DynamoPlacementSeats
+
+    seats = DynamoPlacementSeats(clients.dynamodb(), stack.ref("BillingTable"))
+    now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    until = now + timedelta(minutes=31)
+    for index in range(40):
+        seats.reserve("lome", "garages", f"acc_{index}", until=until, capacity=40, at=now, context=SYSTEM)
+    with pytest.raises(PlacementFull):
+        seats.reserve("lome", "garages", "acc_x", until=until, capacity=40, at=now, context=SYSTEM)
+    later = until + timedelta(seconds=1)
+    made = seats.reserve(
+        "lome", "garages", "acc_x", until=later + timedelta(minutes=31), capacity=40, at=later
+    )
+    seen = seats.availability("lome", "garages", at=later)
+    assert (seen.taken, seen.reserved, seen.free) == (1, 1, 39)
+    counter = _item(stack, keys.placement_counter("lome", "garages"))
+    assert counter is not None
+    assert counter["taken"] == 1
+    assert made.capacity == 40

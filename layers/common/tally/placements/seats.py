@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 ATTEMPTS = 6
-MAX_RECLAIMED = 10  # per reservation: 3 items each, well within a transaction's 100
+MAX_RECLAIMED = 30  # per transaction: 3 items each, with the reservation's 4 within DynamoDB's 100
 ENTITY = "reservation"
 _SYSTEM = AuditContext(Actor.system("placements"), "", None, None)
 
@@ -134,7 +134,10 @@ class DynamoPlacementSeats:
             if existing is not None:
                 return existing
             seats = self._seats(location_id, category_id)
-            expired = [s for s in seats if s.state == "reserved" and not s.holds(at)][:MAX_RECLAIMED]
+            expired = [s for s in seats if s.state == "reserved" and not s.holds(at)]
+            if len(expired) > MAX_RECLAIMED:  # a large placement: reclaim most of them first
+                self._reclaim_only(location_id, category_id, expired[MAX_RECLAIMED:], context)
+                continue
             transaction = self._table.transaction(context or self._context)
             for seat in expired:
                 self._reclaim(transaction, location_id, category_id, seat)
@@ -229,6 +232,28 @@ class DynamoPlacementSeats:
             until,
             self._capacity(location_id, category_id),
         )
+
+    def _reclaim_only(
+        self, location_id: str, category_id: str, expired: list[Seat], context: AuditContext | None
+    ) -> None:
+        """Expired reservations' seats given back, in transactions of their own."""
+        for start in range(0, len(expired), MAX_RECLAIMED):
+            batch = expired[start : start + MAX_RECLAIMED]
+            transaction = self._table.transaction(context or self._context)
+            for seat in batch:
+                self._reclaim(transaction, location_id, category_id, seat)
+            transaction.update(
+                keys.placement_counter(location_id, category_id),
+                "SET #taken = #taken - :count",
+                condition="#taken >= :count",
+                names={"#taken": "taken"},
+                values={":count": len(batch)},
+                label="counter",
+            )
+            try:
+                self._table.commit(transaction)
+            except (ServiceUnavailable, TransactionRefused):
+                return  # another reservation reclaimed them meanwhile: read again
 
     def _reclaim(self, transaction: Transaction, location_id: str, category_id: str, seat: Seat) -> None:
         assert seat.until is not None
