@@ -2,7 +2,8 @@
 
 Settings: PORT (3000), AWS_DEFAULT_REGION (eu-west-1), TALLY_ADMIN_EMAIL and
 TALLY_ADMIN_PASSWORD (the seeded platform admin), TALLY_LOCAL_CONCURRENCY (instances per
-function, 4); `--parameter Name=Value` overrides a template parameter. Prints one line,
+function, 4), TALLY_LOCAL_QUEUE_RETRY_SECONDS (how soon a message a function failed on is
+retried, 1); `--parameter Name=Value` overrides a template parameter. Prints one line,
 "Tally local stack ready at <url> (admin <email>)", once it serves.
 """
 
@@ -40,6 +41,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -51,6 +62,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=_positive,
         default=os.environ.get("TALLY_LOCAL_CONCURRENCY") or "4",  # a str default goes through `type`
         help="instances (worker processes) per function at most; never above ReservedConcurrentExecutions",
+    )
+    parser.add_argument(
+        "--queue-retry-seconds",
+        type=_seconds,
+        default=os.environ.get("TALLY_LOCAL_QUEUE_RETRY_SECONDS") or "1",
+        help="a message a function failed on is visible again after this (or the queue's VisibilityTimeout"
+        " when shorter)",
     )
     parser.add_argument(
         "--parameter",
@@ -90,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         region=args.region,
         parameters=dict(args.parameter),
         concurrency=args.concurrency,
+        queue_retry_visibility=args.queue_retry_seconds,
         admin_email=os.environ.get("TALLY_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL,
         admin_password=os.environ.get("TALLY_ADMIN_PASSWORD") or DEFAULT_ADMIN_PASSWORD,
     )

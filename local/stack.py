@@ -1,4 +1,5 @@
-"""`LocalStack`: moto, the template's resources, the gateway, the stream pollers, one object.
+"""`LocalStack`: moto, the template's resources, the gateway, the stream and queue pollers,
+the schedules, one object.
 
     with LocalStack(port=0, template=Path("template.yaml")) as stack:
         requests.get(f"{stack.base_url}/_local/health")
@@ -31,12 +32,14 @@ from local.functions import FunctionSpec, build_functions
 from local.gateway import Gateway, GatewayServer
 from local.instances import OutputSink, print_output
 from local.intrinsics import Pseudo, Resolver, parameter_values
-from local.invoker import DEFAULT_CONCURRENCY, Invoker
+from local.invoker import DEFAULT_CONCURRENCY, Invoker, capacity
 from local.mailbox import MAILBOX, install_ses_capture
 from local.metrics_seed import seed_metrics
 from local.moto_dynamodb import install as install_moto_fixes
+from local.queues import DEFAULT_RETRY_VISIBILITY, QueuePoller, QueuePollers, poller_workers
 from local.resources import ResourceRegistry
 from local.routes import RouteTable, build_routes
+from local.schedules import Schedules
 from local.seed import DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, SeededAdmin, seed_admin
 from local.streams import StreamPoller, StreamPollers
 from local.template import Template, load_template
@@ -78,6 +81,7 @@ class LocalStack:
         stream_interval: float = 0.1,
         concurrency: int = DEFAULT_CONCURRENCY,
         output: OutputSink = print_output,
+        queue_retry_visibility: int = DEFAULT_RETRY_VISIBILITY,
     ) -> None:
         self.port = port
         self.host = host
@@ -90,6 +94,9 @@ class LocalStack:
         self.stream_interval = stream_interval
         self.concurrency = concurrency  # instances per function at most (see local.invoker)
         self.output = output  # where the functions' stdout/stderr lines go
+        # Seconds before a message a function failed on is visible again (when shorter than the
+        # queue's VisibilityTimeout): local retries take a second, not minutes.
+        self.queue_retry_visibility = queue_retry_visibility
         self.clock = LocalClock()
 
         self.template: Template | None = None
@@ -99,6 +106,8 @@ class LocalStack:
         self.routes: RouteTable | None = None
         self.invoker: Invoker | None = None
         self.streams: StreamPollers | None = None
+        self.queues: QueuePollers | None = None
+        self.schedules: Schedules | None = None
         self.admin: SeededAdmin | None = None
         self._moto: ThreadedMotoServer | None = None
         self._moto_endpoint = ""
@@ -207,8 +216,33 @@ class LocalStack:
                 for source in spec.stream_sources
             ]
         )
+        queues = self.queues = QueuePollers(
+            [
+                QueuePoller(
+                    source,
+                    invoker,
+                    self.region,
+                    workers=poller_workers(capacity(spec, self.concurrency), source),
+                    retry_visibility=self.queue_retry_visibility,
+                )
+                for spec in specs
+                for source in spec.queue_sources
+            ]
+        )
+        schedules = self.schedules = Schedules(
+            [schedule for spec in specs for schedule in spec.schedules], invoker, queues, streams
+        )
         authorizer = JwtAuthorizer(JwksCache(self._moto_endpoint))
-        control = Control(invoker, routes, streams, self.clock, self.resources, mailbox=MAILBOX)
+        control = Control(
+            invoker,
+            routes,
+            streams,
+            self.clock,
+            self.resources,
+            mailbox=MAILBOX,
+            queues=queues,
+            schedules=schedules,
+        )
         self._server.gateway = Gateway(
             routes, invoker, authorizer, control=control, clock=self.clock.now, after_invoke=streams.wake
         )
@@ -217,17 +251,20 @@ class LocalStack:
             seed_metrics(registry)  # issue 7, usage half: the catalogues' billable metrics
             seed_catalogues(registry, self.functions.get("BillingFunction"))
         streams.start()
+        queues.start()
         self._server_thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="gateway", daemon=True
         )
         self._server_thread.start()
         log.info(
             "%d function(s) (up to %d instance(s) each, started on demand), %d route(s),"
-            " %d stream poller(s); moto at %s",
+            " %d stream poller(s), %d queue poller(s), %d schedule(s); moto at %s",
             len(self.functions),
             self.concurrency,
             len(routes.routes),
             len(streams.pollers),
+            len(queues.pollers),
+            len(schedules.by_name),
             self._moto_endpoint,
         )
 
@@ -244,6 +281,9 @@ class LocalStack:
         if self.streams is not None:
             self.streams.stop()
             self.streams = None
+        if self.queues is not None:
+            self.queues.stop()
+            self.queues = None
         if self._moto is not None:
             try:
                 self._moto.stop()

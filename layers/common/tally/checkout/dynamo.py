@@ -115,13 +115,13 @@ class DynamoCheckoutStore:
     # -- checkouts -------------------------------------------------------------------------
 
     def checkout(self, account_id: str, checkout_id: str) -> CheckoutRecord | None:
-        item = self._table.get(keys.checkout_session(account_id, checkout_id))
+        item = self._table.get(keys.account_checkout(account_id, checkout_id))
         return CheckoutRecord.of(from_item(item)) if item else None
 
     def start(self, record: CheckoutRecord, context: AuditContext) -> CheckoutRecord:
         """The checkout as first asked: this one, or the one a retry finds."""
         transaction = self._table.transaction(context)
-        item = keys.checkout_session(record.account_id, record.id) | to_item(
+        item = keys.account_checkout(record.account_id, record.id) | to_item(
             {**record.values(), "kind": "checkout"}
         )
         transaction.put(item, condition=NEW, label="checkout")
@@ -148,7 +148,7 @@ class DynamoCheckoutStore:
         """The Stripe session made for the checkout, recorded once."""
         transaction = self._table.transaction(context)
         transaction.update(
-            keys.checkout_session(record.account_id, record.id),
+            keys.account_checkout(record.account_id, record.id),
             "SET session_id = :session, #url = :url",
             condition="attribute_not_exists(session_id)",
             names={"#url": "url"},
