@@ -1,7 +1,7 @@
 """The dunning job against moto: an unpaid invoice walking J-3 to J+30 (every day twice, and
 concurrently), the invoices that leave the ladder (paid, voided, credited to zero), paying after
-suspension, a custom ladder, a Stripe-collected subscription, and the planner reading only what
-is due."""
+suspension, voiding after suspension (restores, as paying does; uncollectible does not), a custom
+ladder, a Stripe-collected subscription, and the planner reading only what is due."""
 
 from __future__ import annotations
 
@@ -257,6 +257,51 @@ def test_paying_the_only_overdue_invoice_restores_both(stack: Stack) -> None:
     assert world.subscription_status() == "active"
 
 
+@pytest.mark.parametrize("subscription", [True, False], ids=["subscription", "one-off"])
+def test_voiding_the_only_overdue_invoice_restores_both(stack: Stack, subscription: bool) -> None:
+    world = World(stack)
+    invoice = world.invoice(subscription=subscription)
+    for day in days(DUE - timedelta(days=3), DUE + timedelta(days=30)):
+        world.run(day)
+    assert world.account_status() == "suspended"
+    assert world.subscription_status() == ("unpaid" if subscription else "active")
+    world.invoices.void(invoice.id, "Issued by mistake", CONTEXT)
+    # In the void's own transaction, as a payment does.
+    account = world.accounts.get("acc1")
+    assert account is not None
+    assert account.status == "active"
+    assert world.subscription_status() == "active"
+    assert world.invoices.get(invoice.id).status == "void"
+
+
+def test_voiding_one_of_two_overdue_invoices_keeps_the_account_suspended(stack: Stack) -> None:
+    world = World(stack)
+    first = world.invoice()
+    other = world.invoice(subscription=False, amount=5000)
+    for day in days(DUE - timedelta(days=3), DUE + timedelta(days=30)):
+        world.run(day)
+    world.invoices.void(first.id, None, CONTEXT)
+    assert world.account_status() == "suspended"
+    assert world.subscription_status() == "unpaid"
+    world.invoices.void(other.id, None, CONTEXT)
+    assert world.account_status() == "active"
+
+
+def test_marking_the_overdue_invoice_uncollectible_leaves_the_account_suspended(stack: Stack) -> None:
+    world = World(stack)
+    invoice = world.invoice()
+    for day in days(DUE - timedelta(days=3), DUE + timedelta(days=30)):
+        world.run(day)
+    world.invoices.mark_uncollectible(invoice.id, "Written off", CONTEXT)
+    # Written off, not settled: the debt stands.
+    assert world.account_status() == "suspended"
+    assert world.subscription_status() == "unpaid"
+    # Voiding it later cancels the debt: both are restored.
+    world.invoices.void(invoice.id, None, CONTEXT)
+    assert world.account_status() == "active"
+    assert world.subscription_status() == "active"
+
+
 def test_a_custom_ladder_from_the_settings(stack: Stack) -> None:
     world = World(stack)
     settings = world.settings.current().model_dump(mode="json")
@@ -286,6 +331,20 @@ def test_a_stripe_collected_subscription_gets_the_emails_but_stripe_decides_the_
     assert world.steps(invoice.id) == (DEFAULT_STEPS[:-1], ["J+30"])
     assert [template for template, _ in world.emails()] == ["dunning-reminder"] * 5
     assert world.invoices.get(invoice.id).overdue_since == DUE + timedelta(days=1)
+    assert world.account_status() == "active"
+    assert world.subscription_status() == "active"
+
+
+def test_a_stripe_collected_invoice_past_its_suspension_date_still_gets_the_latest_email(
+    stack: Stack,
+) -> None:
+    world = World(stack, collection="stripe")
+    invoice = world.invoice()
+    world.run(DUE - timedelta(days=3))
+    assert [worked.outcome for worked in world.run(DUE + timedelta(days=31))] == ["done"]
+    assert world.steps(invoice.id) == (["J-3", "J+15"], ["J+1", "J+3", "J+7", "J+30"])
+    assert [template for template, _ in world.emails()] == ["dunning-reminder"] * 2
+    assert world.invoices.get(invoice.id).dunning_on is None
     assert world.account_status() == "active"
     assert world.subscription_status() == "active"
 

@@ -397,14 +397,21 @@ def mark_uncollectible(invoice: Invoice, *, at: datetime, reason: str | None = N
 # --- what a paid invoice does to its subscription ----------------------------------------------
 
 
-def subscription_after_payment(
+def subscription_after_settling(
     subscription: Subscription, invoice: Invoice
 ) -> tuple[Subscription, str] | None:
     """Paying a subscription's invoice activates it while `incomplete` (its first invoice) and
-    restores it while `past_due` or `unpaid`, through the subscription machine; otherwise (or for
-    another subscription's invoice) it changes nothing: None. Answers (after, audit action)."""
-    if invoice.status != "paid" or invoice.subscription_id != subscription.id:
+    restores it while `past_due` or `unpaid`, through the subscription machine. Voiding it restores
+    it too (the debt is cancelled, as if settled) but never activates it: nothing was paid for its
+    first period. Anything else (or another subscription's invoice) changes nothing: None. A
+    write-off (uncollectible) is not a settlement and moves nothing. Answers (after, audit action)."""
+    if invoice.subscription_id != subscription.id or invoice.status not in ("paid", "void"):
         return None
+    if subscription.status == "incomplete" and invoice.status == "paid":
+        return subscription_state.activate(subscription), "subscription.activated"
+    if subscription.status in ("past_due", "unpaid"):
+        return subscription_state.payment_recovered(subscription), "subscription.payment_recovered"
+    return None
     if subscription.status == "incomplete":
         return subscription_state.activate(subscription), "subscription.activated"
     if subscription.status in ("past_due", "unpaid"):

@@ -19,7 +19,8 @@ are recorded as skipped: only the latest one runs.
 Stripe-collected subscriptions (docs/decisions/0013-dunning-and-stripe-collection.md): the emails
 and the overdue mark, but neither the subscription's status (Stripe's webhooks move it while
 Stripe retries the card) nor the suspension step (the account follows the subscription when
-Stripe gives up): that step is recorded as skipped.
+Stripe gives up): that step is recorded as skipped. When the job missed the days up to it, the
+latest step before it runs (its email sent) and the suspension is recorded skipped with the others.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ class DunningJob:
             return self._nothing_due(invoice, settings, record, context)
         subscription = self._subscription(invoice)
         stripe = subscription is not None and subscription.collection == "stripe"
+        if stripe and due.step.action == "suspend" and due.passed_over:
+            due = _before_suspension(due)
         write = self._write(invoice, due, today, subscription, stripe)
         try:
             self._store.run_step(write, context)
@@ -150,8 +153,11 @@ class DunningJob:
         self, invoice: Invoice, due: DueStep, today: date, subscription: Subscription | None, stripe: bool
     ) -> StepWrite:
         step = due.step
-        # A passed-over overdue step still has its effect (only its email is not sent).
-        overdue = step.action == "overdue" or any(passed.action == "overdue" for passed in due.passed_over)
+        # A passed-over overdue step still has its effect (only its email is not sent), and so
+        # does a Stripe-collected suspension passed over (the overdue mark only).
+        overdue = step.action == "overdue" or any(
+            passed.action in ("overdue", "suspend") for passed in due.passed_over
+        )
         changes: dict[str, Any] = {"dunning_on": due.next_on}
         if (overdue or step.action == "suspend") and invoice.overdue_since is None:
             changes["overdue_since"] = today
@@ -218,6 +224,17 @@ class DunningJob:
         if suspends_on is not None and step.action != "suspend":
             context["suspension_date"] = suspends_on
         return context
+
+
+def _before_suspension(due: DueStep) -> DueStep:
+    """Stripe-collected, after missed days: the suspension is not Tally's to run, and running
+    only it (recorded skipped) would leave the customer with no email at all. The latest step
+    before it runs instead, its email sent; the suspension is recorded skipped with the passed-over
+    steps, in the same write (a retry after a failed email then finds nothing due and sends it)."""
+    *earlier, latest = due.passed_over
+    return DueStep(
+        step=latest, passed_over=(*earlier, due.step), next_on=due.next_on, following=due.following
+    )
 
 
 def _subscription_move(

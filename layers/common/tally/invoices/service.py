@@ -54,6 +54,9 @@ from tally.subscriptions.service import account_follows
 MAX_ATTEMPTS = 200  # draws of a number before answering 503 (50 concurrent finalisations need < 50)
 # Other overdue invoices a payment's decision is conditional on (a transaction holds 100 items).
 MAX_GUARDED = 20
+# What settles an invoice's debt, so restores what dunning suspended: paid (by payments or a
+# credit note) or voided (cancelled). Not uncollectible: a write-off leaves the debt unsettled.
+SETTLED: frozenset[str] = frozenset({"paid", "void"})
 _CONFIG = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -155,8 +158,8 @@ class InvoiceService:
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         """`subscriptions` and `accounts`: paying a subscription's invoice activates or restores
-        the subscription (and the account follows) in the same transaction; without them a
-        payment changes the invoice only."""
+        the subscription (and the account follows) in the same transaction, voiding it restores
+        it; without them a payment or a void changes the invoice only."""
         self._store = store
         self._subscriptions = subscriptions
         self._accounts = accounts
@@ -345,18 +348,20 @@ class InvoiceService:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _follows(self, before: Invoice, after: Invoice) -> Follows | None:
-        """When this change pays a subscription's invoice: the subscription's move (through its
-        machine) and the account's, for the same transaction. Costs two GetItems, only then.
-        Paying an overdue invoice (issue 10, dunning), or restoring a past-due subscription, reads
-        the account's other overdue invoices: while one remains, the subscription stays past due
-        or unpaid and the account suspended; when none does, both are restored, and an account the
-        ladder suspended for a one-off invoice is reactivated."""
-        if before.status == "paid" or after.status != "paid":
+        """When this change settles a subscription's invoice (paid, by payments or a credit note,
+        or voided): the subscription's move (through its machine) and the account's, for the same
+        transaction. Costs two GetItems, only then. Settling an overdue invoice (issue 10,
+        dunning), or restoring a past-due subscription, reads the account's other overdue
+        invoices: while one remains, the subscription stays past due or unpaid and the account
+        suspended; when none does, both are restored, and an account the ladder suspended for a
+        one-off invoice is reactivated. Marking an invoice uncollectible settles nothing (the debt
+        is written off, not paid nor cancelled): it restores nothing, the account stays suspended."""
+        if before.status in SETTLED or after.status not in SETTLED:
             return None
         subscription = None
         if self._subscriptions is not None and after.subscription_id is not None:
             subscription = self._subscriptions.current(after.account_id)
-        moved = machine.subscription_after_payment(subscription, after) if subscription else None
+        moved = machine.subscription_after_settling(subscription, after) if subscription else None
         restoring = moved is not None and moved[1] == "subscription.payment_recovered"
         if not restoring and before.overdue_since is None:
             return self._subscription_follows(subscription, moved, after)
@@ -371,7 +376,8 @@ class InvoiceService:
         if follows is None and self._accounts is not None:
             holder = self._accounts.get(after.account_id)
             if holder is not None and holder.status == "suspended" and holder.status_reason == UNPAID_INVOICE:
-                account = AccountFollows(holder, "active", "The overdue invoices are paid")
+                settled = "paid" if after.status == "paid" else "settled"
+                account = AccountFollows(holder, "active", f"The overdue invoices are {settled}")
         return PaymentFollows(subscription=follows, account=account)
 
     def _subscription_follows(
@@ -396,12 +402,17 @@ class InvoiceService:
         return self._change(invoice_id, "invoice.payment_recorded", pay, context)
 
     def void(self, invoice_id: str, reason: str | None, context: AuditContext) -> Invoice:
+        """Cancelled: it leaves the dunning ladder, and when it was the account's last overdue
+        invoice the subscription and the account dunning suspended are restored (`_follows`)."""
         at = self._now()
         return self._change(
             invoice_id, "invoice.voided", lambda invoice: machine.void(invoice, at=at, reason=reason), context
         )
 
     def mark_uncollectible(self, invoice_id: str, reason: str | None, context: AuditContext) -> Invoice:
+        # Written off, not settled: the debt stands, so an account dunning suspended stays
+        # suspended and its subscription unpaid (`_follows` answers None); paying or voiding the
+        # invoice later restores them.
         at = self._now()
         return self._change(
             invoice_id,
