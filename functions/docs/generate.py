@@ -18,6 +18,9 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from billing import coupons as billing_coupons
 from billing import plans as billing_plans
 from billing import subscriptions as billing_subscriptions
+from checkout import placements as checkout_placements
+from checkout import routes as checkout_routes
+from checkout import self_service as checkout_self_service
 from invoices import documents as invoices_documents
 from invoices import invoices as invoices_routes
 from invoices import settings as invoices_settings
@@ -98,6 +101,8 @@ def document() -> dict[str, Any]:
         invoices_subscription,
     ):  # issue 8, invoices
         app.include_router(invoices_module.router)
+    for checkout_module in (checkout_routes, checkout_self_service, checkout_placements):  # issue 9
+        app.include_router(checkout_module.router)
     generated = app.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,

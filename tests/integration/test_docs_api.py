@@ -147,6 +147,15 @@ SUCCESS = {
     ("post", "/v1/invoices/{invoice_id}/pdf"): "200",
     ("get", "/v1/invoices/{invoice_id}/credit-notes/{credit_note_id}/pdf"): "200",
     ("post", "/v1/accounts/{account_id}/subscription/invoice"): "201",
+    # issue 9, checkout
+    ("post", "/v1/billing/checkout"): "201",
+    ("get", "/v1/billing/subscription"): "200",
+    ("post", "/v1/billing/portal"): "200",
+    ("post", "/v1/billing/subscription/cancel"): "200",
+    ("post", "/v1/billing/subscription/resume"): "200",
+    ("post", "/v1/billing/subscription/preview-change"): "200",
+    ("post", "/v1/billing/subscription/change"): "200",
+    ("get", "/v1/placements/{location_id}/{category_id}"): "200",
 }
 
 

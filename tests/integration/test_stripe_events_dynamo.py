@@ -1,5 +1,5 @@
 """The Stripe event applier over moto with its real DynamoDB adapters (DynamoMirrorStore, the
-invoice store, the email ledger, the stand-in placement seats): a completed checkout and an
+invoice store, the email ledger, the placement seats): a completed checkout and an
 invoice.paid land as they should, redelivered they change nothing, and threads applying the
 same completed checkout at once provision it exactly once."""
 
@@ -31,7 +31,7 @@ from tally.payments.stripe_events.dynamo import DynamoMirrorStore
 from tally.payments.stripe_events.notify import LedgerNotifier
 from tally.placements.seats import DynamoPlacementSeats
 from tally.storage import clients, keys
-from tally.storage.items import from_item, to_item
+from tally.storage.items import from_item
 from tests.support.billing import CONTEXT
 from tests.support.stack import Stack
 from tests.support.stripe_events import (
@@ -102,9 +102,15 @@ class World:
         DynamoAccountStore(self.table).create(account, owner, CONTEXT)
         coupon = Coupon(code="WELCOME10", name="Welcome", percent_off=Decimal(10), duration="once")
         DynamoCouponStore(self.table).create(coupon, CONTEXT)
-        clients.dynamodb().put_item(
-            TableName=self.name,
-            Item=keys.placement_reservation("res_1") | to_item({"kind": "reservation", "status": "reserved"}),
+        DynamoPlacementSeats(clients.dynamodb(), self.name).reserve(
+            "dakar",
+            "plumbers",
+            ACCOUNT,
+            until=START + timedelta(minutes=31),
+            capacity=5,
+            at=START,
+            reservation_id="res_1",
+            context=CONTEXT,
         )
         self.stripe.put(
             subscription_object(reservation="res_1", coupon="WELCOME10"),
@@ -167,9 +173,9 @@ def test_a_completed_checkout_and_its_paid_invoice_land_once(stack: Stack) -> No
     assert coupon.redemptions == 1
     assert world.item(keys.redemption("WELCOME10", redemption_id(SUBSCRIPTION))) is not None
     assert world.item(keys.checkout_provisioned(SESSION)) is not None
-    seat = world.item(keys.placement_reservation("res_1"))
+    seat = world.item(keys.reservation("res_1"))
     assert seat is not None
-    assert seat["status"] == "active"
+    assert seat["state"] == "active"
     assert [email.template for email in world.mailer.sent] == ["welcome"]
     assert world.audit_actions("checkout_session", SESSION) == ["checkout.completed"]
     assert world.audit_actions("subscription", SUBSCRIPTION) == ["subscription.created"]
@@ -296,9 +302,9 @@ def test_a_whole_life_cycle_over_dynamodb_and_every_event_redelivered_changes_no
     account = DynamoAccountStore(world.table).get(ACCOUNT)
     assert account is not None
     assert account.status == "cancelled"
-    seat = world.item(keys.placement_reservation("res_1"))
+    seat = world.item(keys.reservation("res_1"))
     assert seat is not None
-    assert seat["status"] == "released"
+    assert seat["state"] == "released"
     refunded = store.invoice("in_2")
     assert refunded is not None
     assert (refunded.status, refunded.credited_total, refunded.refund_due) == ("paid", 600, 600)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from importlib import resources
 from typing import Any
@@ -48,6 +48,7 @@ NOT_EXERCISED = {
     ("BillingFunction", "dynamodb:GetItem", "idempotency#*"),
     # The email ledger gives its claim back when SES refuses or fails a send (none does here).
     ("InvoicesFunction", "dynamodb:DeleteItem", "EMAIL#*"),
+    ("CheckoutFunction", "dynamodb:GetItem", "idempotency#*"),
 }
 # What Lambda itself does with the function's role (stream polling), not the function's code.
 LAMBDA_ACTIONS = {
@@ -174,6 +175,7 @@ def recorder(stack: Stack) -> Iterator[Recorder]:
             "VisitorSaltSecret",
             "SenderEmailIdentity",
             "ApiKeyPepperSecret",
+            "StripeSecretKeySecret",  # issue 9
             "UserPool",
             "DocumentsBucket",
         )
@@ -208,6 +210,7 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "UsageFunction": "usage.app",  # issue 7, usage half
         "BillingFunction": "billing.app",
         "InvoicesFunction": "invoices.app",  # issue 8
+        "CheckoutFunction": "checkout.app",  # issue 9
     }[function]
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
     if recorder.last_function not in (None, function):
@@ -339,6 +342,7 @@ def _drive_tenancy(api: RecordedApi, admin: User, monkeypatch: pytest.MonkeyPatc
     expect(api.call(admin, "POST", "/v1/auth/logout"), 200)  # a Cognito user: AdminUserGlobalSignOut
 
     _drive_billing(api, admin, tenant.owner)
+    _drive_checkout(api, admin, tenant.owner)
 
     # Client retries: the second is answered from the idempotency record.
     once = {"idempotency-key": "k1"}
@@ -389,6 +393,94 @@ def _drive_billing(api: RecordedApi, admin: User, owner: User) -> None:
     assert billing(admin, "POST", "/v1/coupons/welcome/deactivate")[0] == 200
     assert billing(admin, "POST", "/v1/coupons", {**coupon, "code": "oneoff", "percent_off": "5"})[0] == 201
     _drive_invoices(api, admin, owner, account_id)
+
+
+def _drive_checkout(api: RecordedApi, admin: User, owner: User) -> None:
+    """Issue 9: checkouts with a coupon and a placement until it is full, an expired reservation
+    reclaimed, a retry answered from its idempotency record, the placement read, and the
+    self-service routes of a subscription paid through Stripe, whose key is read from Secrets
+    Manager (Stripe itself is a stub of its HTTP API under the real SDK)."""
+    import os
+
+    import stripe
+    from checkout import wiring
+
+    from tally.accounts.dynamo.table import BillingTable
+    from tally.audit.records import Actor, AuditContext
+    from tally.billing import subscription_state as machine
+    from tally.billing.periods import Period
+    from tally.parameters import SecretString
+    from tally.payments.stripe_gateway import StripeGateway
+    from tally.subscriptions.dynamo import DynamoSubscriptionStore
+    from tests.support.stripe_http import StubStripeHttp
+
+    http = StubStripeHttp()
+
+    def client() -> stripe.StripeClient:
+        key = SecretString(os.environ["STRIPE_SECRET_KEY_ARN"], "STRIPE_SECRET_KEY_ARN")()
+        return stripe.StripeClient(key, http_client=http, max_network_retries=0)
+
+    company = {"name": "Plombiers SARL", "email": "p@example.com", "country": "SN", "currency": "EUR"}
+    account_id = expect(api.call(owner, "POST", "/v1/accounts", company), 201)["id"]
+
+    def checkout(who: User, method: str, path: str, body: Any = None, key: str | None = None) -> int:
+        headers = {"x-account-id": account_id} | ({"idempotency-key": key} if key else {})
+        event = http_event(method, path, body=body, claims=who.claims(), headers=headers)
+        event["requestContext"]["requestId"] = f"req-{path}-{key}-{len(http.requests)}"
+        return _invoke(api.stack, api.recorder, "CheckoutFunction", event)[0]
+
+    urls = {"success_url": "https://app.example.com/ok", "cancel_url": "https://app.example.com/ko"}
+    placed = {
+        "plan": "bronze",
+        "cycle": "monthly",
+        "currency": "EUR",
+        "coupon": "ONEOFF",
+        "placement": {"location_id": "dakar", "category_id": "bakers"},
+        **urls,
+    }
+    wiring.use_stripe(StripeGateway(client))
+    try:
+        for index in range(5):
+            assert checkout(owner, "POST", "/v1/billing/checkout", placed, f"c{index}") == 201
+        assert checkout(owner, "POST", "/v1/billing/checkout", placed, "c0") == 201  # a retry
+        assert checkout(owner, "POST", "/v1/billing/checkout", placed, "c5") == 409  # full
+        clock.set_clock(FixedClock(datetime.now(UTC) + timedelta(minutes=32)))
+        try:
+            assert checkout(owner, "POST", "/v1/billing/checkout", placed, "c6") == 201  # reclaims
+        finally:
+            clock.set_clock(None)
+        assert checkout(owner, "GET", "/v1/placements/dakar/bakers") == 200
+        plain = {"plan": "bronze", "cycle": "monthly", "currency": "EUR", **urls}
+        assert checkout(admin, "POST", "/v1/billing/checkout", plain, "a1") == 201  # staff (MFA)
+        now = datetime.now(UTC)
+        subscription = machine.start_active(
+            id="sub_observed",
+            account_id=account_id,
+            plan_code="bronze",
+            plan_version=1,
+            cycle="monthly",
+            currency="EUR",
+            time_zone="Europe/Paris",
+            period=Period(0, now - timedelta(days=1), now + timedelta(days=29)),
+            at=now,
+            reason="Checkout completed",
+            collection="stripe",
+        ).model_copy(update={"stripe_subscription_id": "sub_stripe", "stripe_customer_id": "cus_1"})
+        table = BillingTable(clients.dynamodb(), api.stack.ref("BillingTable"))
+        DynamoSubscriptionStore(table).create(
+            subscription, None, None, AuditContext(Actor.system("t"), "r", None, None)
+        )
+        base = "/v1/billing/subscription"
+        assert checkout(owner, "GET", base) == 200
+        assert checkout(owner, "POST", f"{base}/cancel") == 200
+        assert checkout(owner, "POST", f"{base}/resume") == 200
+        assert checkout(owner, "POST", f"{base}/preview-change", {"plan": "silver"}) == 200
+        assert checkout(owner, "POST", f"{base}/change", {"plan": "silver"}) == 200
+        assert (
+            checkout(owner, "POST", "/v1/billing/portal", {"return_url": "https://app.example.com/b"}) == 200
+        )
+    finally:
+        wiring.use_stripe(None)
 
 
 def _drive_invoices(api: RecordedApi, admin: User, owner: User, account_id: str) -> None:

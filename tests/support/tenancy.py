@@ -141,3 +141,6 @@ def reset_function_caches() -> None:
     from invoices import wiring as invoices_wiring  # issue 8
 
     invoices_wiring.reset()
+    from checkout import wiring as checkout_wiring  # issue 9
+
+    checkout_wiring.reset()

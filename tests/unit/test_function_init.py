@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
         "docs.app",
         "authorizer.app",
         "billing.app",
+        "checkout.app",
     ],
 )
 def test_init_leaves_garbage_collection_on_with_its_objects_frozen(module: str) -> None:

@@ -192,6 +192,47 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ("ses:SendEmail", "SenderEmailIdentity", None),
         ("cognito-idp:AdminGetUser", "UserPool", None),
     },
+    # --- issue 9, checkout ------------------------------------------------------------------
+    "CheckoutFunction": {
+        # tally.checkout.dynamo, tally.placements.seats, tally.subscriptions.dynamo: every change one
+        # Transaction with its AUDIT# record. Puts: Stripe ids (STRIPE#), the account's customer,
+        # checkouts and mirrored subscription (ACCOUNT#), a seat (PLACEMENT#) and its reservation
+        # (RESERVATION#); Idempotency's in-progress record of a checkout.
+        (
+            "dynamodb:PutItem",
+            "BillingTable",
+            frozenset({"STRIPE#*", "ACCOUNT#*", "PLACEMENT#*", "RESERVATION#*", "AUDIT#*", "idempotency#*"}),
+        ),
+        # A checkout's session (ACCOUNT#), a placement's counter, a reclaimed reservation's state.
+        (
+            "dynamodb:UpdateItem",
+            "BillingTable",
+            frozenset({"ACCOUNT#*", "PLACEMENT#*", "RESERVATION#*", "idempotency#*"}),
+        ),
+        # A reclaimed seat; Idempotency removes a failed checkout's record.
+        ("dynamodb:DeleteItem", "BillingTable", frozenset({"PLACEMENT#*", "idempotency#*"})),
+        (
+            "dynamodb:GetItem",
+            "BillingTable",
+            frozenset(
+                {
+                    "ACCOUNT#*",
+                    "PLAN#*",
+                    "COUPON#*",
+                    "SETTINGS#*",
+                    "STRIPE#*",
+                    "PLACEMENT#*",
+                    "RESERVATION#*",
+                    "idempotency#*",
+                }
+            ),
+        ),
+        # A placement's seats; the policy's memberships.
+        ("dynamodb:Query", "BillingTable", frozenset({"PLACEMENT#*", "USER#*"})),
+        # tally.payments.stripe_client: Stripe's secret key, its only secret.
+        ("secretsmanager:GetSecretValue", "StripeSecretKeySecret", None),
+        ("cognito-idp:AdminGetUser", "UserPool", None),
+    },
 }
 
 # The counter's own role also carries what Lambda itself does for it.
@@ -292,6 +333,10 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         keys.email_sent("invoice-issued", "inv_1")["PK"]["S"],
         keys.INVOICES_OF_ACCOUNT,
         keys.INVOICES_IN_STATUS,
+        # issue 9, checkout
+        keys.stripe_object("price", "tally:p:1:monthly:EUR")["PK"]["S"],
+        keys.placement_counter("loc", "cat")["PK"]["S"],
+        keys.reservation("rsv_1")["PK"]["S"],
     }
     granted = {
         prefix

@@ -20,6 +20,7 @@ FUNCTIONS = (
     "AuthorizerFunction",
     "UsageFunction",  # issue 7, usage half
     "BillingFunction",
+    "CheckoutFunction",  # issue 9
 )
 # The public sign-in routes and the parameters of their throttles (rate, burst).
 SIGN_IN_THROTTLES = {

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from importlib import resources
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -173,6 +174,25 @@ class LatePayment(BaseModel):
     mention_en: Mention
 
 
+def _origin(value: str) -> str:
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ValueError(f"An origin is scheme://host[:port], such as https://app.example.com: got '{value}'")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1"):
+        raise ValueError(f"An origin is https (http only for localhost): got '{value}'")
+    return value.rstrip("/")
+
+
+Origin = Annotated[str, Field(min_length=8, max_length=200), AfterValidator(_origin)]
+
+
 def _example(schema: dict[str, Any]) -> None:
     """The shipped defaults, as the OpenAPI document's example of a PUT body."""
     text = resources.files(_DATA).joinpath("defaults.json").read_text(encoding="utf-8")
@@ -284,6 +304,13 @@ class SellerSettings(BaseModel):
     late_payment: LatePayment | None = None
     footer: Mention | None = None
     dunning: DunningSettings = Field(default_factory=default_dunning)
+    # issue 9: where a checkout or the billing portal may send customers back (no open redirect).
+    allowed_redirect_origins: Annotated[list[Origin], Field(max_length=20)] = Field(
+        default=[],
+        description="Origins (`https://app.example.com`; http only for localhost) that checkout's "
+        "success and cancel URLs and the billing portal's return URL may point to. Empty: the front "
+        "end's own origin (the AppUrl parameter)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SellerSettings:
@@ -345,10 +372,12 @@ def default_seller_settings() -> SellerSettings:
 
 def added_fields_at_default(settings: SellerSettings) -> set[str]:
     """The fields added since settings were first stored that hold their default: the dunning
-    ladder (the shipped one) and issue 9's `payment_grace_days`."""
+    ladder (the shipped one), issue 9's `payment_grace_days` and `allowed_redirect_origins`."""
     leave_out = {"dunning"} if settings.dunning == default_dunning() else set()
     if settings.payment_grace_days == DEFAULT_GRACE_DAYS:
         leave_out.add("payment_grace_days")
+    if not settings.allowed_redirect_origins:
+        leave_out.add("allowed_redirect_origins")
     return leave_out
 
 

@@ -1,1 +1,1 @@
-"""Capacity-limited placements (issue 9): seats per (location, category)."""
+"""Capacity-limited placements: sponsored seats per (location, category), reserved at checkout."""

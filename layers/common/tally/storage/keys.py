@@ -483,11 +483,54 @@ def dispute_index(status: str, opened_at: datetime, dispute_id: str) -> dict[str
     return {"GSI1PK": {"S": f"{DISPUTES_IN_STATUS}{status}"}, "GSI1SK": {"S": f"{at}#{dispute_id}"}}
 
 
-# --- placements (issue 9; STAND-IN until the checkout branch's schema is merged) ---------------
+# --- issue 9, checkout: Stripe ids, checkout sessions, placements (docs/billing.md "Checkout") -
 #
-#   RESERVATION#{id}        RESERVATION                 a placement seat: status reserved | active |
-#                                                       released
+#   STRIPE#{kind}#{tally key}  STRIPE                   a Stripe object made from a Tally one
+#                                                       (product: the plan code; price: its
+#                                                       lookup_key; coupon: its Stripe id): stripe_id
+#   ACCOUNT#{id}            STRIPE#CUSTOMER             the account's one Stripe customer: stripe_id
+#   ACCOUNT#{id}            CHECKOUT#{checkout id}      a checkout started for the account: what was
+#                                                       asked, until, and its Stripe session's id and URL
+#   PLACEMENT#{loc}#{cat}   COUNTER                     seats held (reserved + active): taken, capacity
+#   PLACEMENT#{loc}#{cat}   SEAT#{reservation id}       a held seat: state (reserved | active), until
+#   RESERVATION#{id}        RESERVATION                 a reservation's placement, account and state
+#                                                       (reserved | active | released | expired)
+
+STRIPE_PREFIX = "STRIPE#"
+STRIPE_SK = "STRIPE"
+STRIPE_CUSTOMER_SK = "STRIPE#CUSTOMER"
+# CHECKOUT_PREFIX ("CHECKOUT#", above) also begins the sort key of an account's checkouts.
+PLACEMENT_PREFIX = "PLACEMENT#"
+PLACEMENT_COUNTER_SK = "COUNTER"
+SEAT_PREFIX = "SEAT#"
+RESERVATION_PREFIX = "RESERVATION#"
+RESERVATION_SK = "RESERVATION"
 
 
-def placement_reservation(reservation_id: str) -> Key:
-    return _key(f"RESERVATION#{reservation_id}", "RESERVATION")
+def stripe_object(kind: str, tally_key: str) -> Key:
+    return _key(f"{STRIPE_PREFIX}{kind}#{tally_key}", STRIPE_SK)
+
+
+def stripe_customer(account_id: str) -> Key:
+    return _key(account_pk(account_id), STRIPE_CUSTOMER_SK)
+
+
+def account_checkout(account_id: str, checkout_id: str) -> Key:
+    return _key(account_pk(account_id), f"{CHECKOUT_PREFIX}{checkout_id}")
+
+
+def placement_pk(location_id: str, category_id: str) -> str:
+    """Ids are identifiers (no `#`): the two parts cannot run into each other."""
+    return f"{PLACEMENT_PREFIX}{location_id}#{category_id}"
+
+
+def placement_counter(location_id: str, category_id: str) -> Key:
+    return _key(placement_pk(location_id, category_id), PLACEMENT_COUNTER_SK)
+
+
+def placement_seat(location_id: str, category_id: str, reservation_id: str) -> Key:
+    return _key(placement_pk(location_id, category_id), f"{SEAT_PREFIX}{reservation_id}")
+
+
+def reservation(reservation_id: str) -> Key:
+    return _key(f"{RESERVATION_PREFIX}{reservation_id}", RESERVATION_SK)

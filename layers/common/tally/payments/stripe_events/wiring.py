@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 def applier_from_environment() -> StripeEventApplier:
     from tally.accounts.dynamo.accounts import DynamoAccountStore
     from tally.accounts.dynamo.table import BillingTable
+    from tally.audit.records import Actor, AuditContext
     from tally.invoices.dynamo import DynamoInvoiceStore, DynamoSellerStore
     from tally.invoices.service import AccountCustomers, InvoiceService, SellerSettingsService
     from tally.payments.stripe_client import stripe_client
@@ -54,7 +55,12 @@ def applier_from_environment() -> StripeEventApplier:
         SdkStripeReader(stripe_client),
         DynamoMirrorStore(table),
         invoices,
-        DynamoPlacementSeats(dynamodb, settings.billing_table_name),
+        # Seats confirmed and released are recorded as Stripe's doing.
+        DynamoPlacementSeats(
+            dynamodb,
+            settings.billing_table_name,
+            context=AuditContext(Actor.provider("stripe"), "", None, "A Stripe event"),
+        ),
         LedgerNotifier(ledger),
         PowertoolsAlerts(),
         app_url=settings.app_url or "https://app.invalid",
