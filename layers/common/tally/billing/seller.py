@@ -201,6 +201,24 @@ class SellerSettings(BaseModel):
     credit_note_numbering: Numbering = Numbering(format="CN-{YYYY}{MM}-{NNNNN}")
     late_payment: LatePayment | None = None
     footer: Mention | None = None
+    # Issue 10, the scheduled jobs.
+    renewal_anchor: Annotated[
+        Literal["anniversary", "first_of_month"],
+        Field(
+            description="When subscriptions renew: on each one's own start day (anniversary), or "
+            "on the 1st of the month after a prorated first period (first_of_month)"
+        ),
+    ] = "anniversary"
+    trial_grace_days: Annotated[
+        StrictInt | None,
+        Field(
+            ge=0,
+            le=365,
+            description="Days a subscription left incomplete by its trial waits for its first "
+            "invoice to be paid before it is canceled; none: it waits (the dunning ladder chases it)",
+        ),
+        WHOLE,
+    ] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SellerSettings:
