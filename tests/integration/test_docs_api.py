@@ -147,6 +147,10 @@ SUCCESS = {
     ("post", "/v1/invoices/{invoice_id}/pdf"): "200",
     ("get", "/v1/invoices/{invoice_id}/credit-notes/{credit_note_id}/pdf"): "200",
     ("post", "/v1/accounts/{account_id}/subscription/invoice"): "201",
+    # issue 10, scheduled jobs
+    ("get", "/v1/jobs/runs"): "200",
+    ("get", "/v1/jobs/dead-letters"): "200",
+    ("post", "/v1/jobs/dead-letters/{message_id}/replay"): "200",
 }
 
 

@@ -192,6 +192,60 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ("ses:SendEmail", "SenderEmailIdentity", None),
         ("cognito-idp:AdminGetUser", "UserPool", None),
     },
+    # --- issue 10, scheduled jobs -------------------------------------------------------------
+    "JobsPlannerFunction": {
+        # tally.jobs.due.DynamoDueIndex: one Query per window of a due partition.
+        (
+            "dynamodb:Query",
+            "BillingTable/index/DueIndex",
+            frozenset({"RENEWALS_DUE", "TRIALS_DUE", "TRIAL_GRACE_DUE", "EXPIRIES_DUE"}),
+        ),
+        # The seller's settings (time zone, grace period).
+        ("dynamodb:GetItem", "BillingTable", frozenset({"SETTINGS#*"})),
+        # tally.jobs.runs.DynamoRunStore: the run's record at its start (Put) and end (Update).
+        ("dynamodb:PutItem", "BillingTable", frozenset({"JOBRUN#*"})),
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"JOBRUN#*"})),
+        # tally.jobs.queue.SqsJobQueue: SendMessageBatch, authorised as SendMessage.
+        ("sqs:SendMessage", "JobsQueue", None),
+    },
+    "JobsWorkerFunction": {
+        # The jobs' changes, each one Transaction with its AUDIT# record (a period's invoice and
+        # claim, the subscription and its pointer), the email ledger's claims, an item's last error.
+        (
+            "dynamodb:PutItem",
+            "BillingTable",
+            frozenset({"INVOICE#*", "SUBSCRIPTION#*", "ACCOUNT#*", "AUDIT#*", "EMAIL#*", "JOBFAIL#*"}),
+        ),
+        # A number drawn, the account's status, an email marked sent, the run's counters (ADD).
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"SEQUENCE#*", "ACCOUNT#*", "EMAIL#*", "JOBRUN#*"})),
+        ("dynamodb:DeleteItem", "BillingTable", frozenset({"EMAIL#*"})),
+        (
+            "dynamodb:GetItem",
+            "BillingTable",
+            frozenset({"SETTINGS#*", "INVOICE#*", "SEQUENCE#*", "ACCOUNT#*", "PLAN#*", "EMAIL#*"}),
+        ),
+        # An account's owners and admins; a closing period's usage.
+        ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*", "USAGE#*"})),
+        # Metrics' names; the account and its managers' profiles.
+        ("dynamodb:BatchGetItem", "BillingTable", frozenset({"METRIC#*", "ACCOUNT#*", "USER#*"})),
+        ("s3:PutObject", "DocumentsBucket", frozenset({"invoices/*"})),
+        ("ses:SendEmail", "SenderEmailIdentity", None),
+    },
+    "JobsFunction": {
+        # A job's runs (JOBRUN#); the policy's DynamoUserRecords (USER#).
+        ("dynamodb:Query", "BillingTable", frozenset({"JOBRUN#*", "USER#*"})),
+        # tally.jobs.runs.DynamoRunStore.failures: the dead letters' reasons.
+        ("dynamodb:BatchGetItem", "BillingTable", frozenset({"JOBFAIL#*"})),
+        # A replay's mark and its AUDIT# record (Transaction).
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"JOBFAIL#*"})),
+        ("dynamodb:PutItem", "BillingTable", frozenset({"AUDIT#*"})),
+        # tally.jobs.dead_letters.DeadLetters: read (visibility 0), hold and release, remove.
+        ("sqs:ReceiveMessage", "JobsDeadLetterQueue", None),
+        ("sqs:ChangeMessageVisibility", "JobsDeadLetterQueue", None),
+        ("sqs:DeleteMessage", "JobsDeadLetterQueue", None),
+        ("sqs:SendMessage", "JobsQueue", None),
+        ("cognito-idp:AdminGetUser", "UserPool", None),
+    },
 }
 
 # The counter's own role also carries what Lambda itself does for it.
@@ -201,6 +255,15 @@ COUNTER_INFRASTRUCTURE = {
     "dynamodb:GetShardIterator",
     "dynamodb:ListStreams",
     "sqs:SendMessage",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+}
+# What Lambda's SQS event source mapping does with the jobs worker's own role.
+WORKER_INFRASTRUCTURE = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
 }
@@ -224,6 +287,8 @@ def test_function_grants_only_what_its_code_calls(template: Template, function_i
     held = grants(template, template.resources[function_id])
     if function_id == "TrackingCounterFunction":
         held = {grant for grant in held if grant[0] not in COUNTER_INFRASTRUCTURE}
+    if function_id == "JobsWorkerFunction":
+        held = {grant for grant in held if grant[0] not in WORKER_INFRASTRUCTURE}
     assert held == CODE_CALLS[function_id]
 
 
@@ -292,6 +357,13 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         keys.email_sent("invoice-issued", "inv_1")["PK"]["S"],
         keys.INVOICES_OF_ACCOUNT,
         keys.INVOICES_IN_STATUS,
+        # issue 10, scheduled jobs
+        keys.RENEWALS_DUE,
+        keys.TRIALS_DUE,
+        keys.TRIAL_GRACE_DUE,
+        keys.EXPIRIES_DUE,
+        keys.job_run("trials", "r")["PK"]["S"],
+        keys.job_failure("trials", "sub_1#end")["PK"]["S"],
     }
     granted = {
         prefix

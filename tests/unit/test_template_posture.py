@@ -20,6 +20,9 @@ FUNCTIONS = (
     "AuthorizerFunction",
     "UsageFunction",  # issue 7, usage half
     "BillingFunction",
+    "JobsPlannerFunction",  # issue 10
+    "JobsWorkerFunction",
+    "JobsFunction",
 )
 # The public sign-in routes and the parameters of their throttles (rate, burst).
 SIGN_IN_THROTTLES = {
