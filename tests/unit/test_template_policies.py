@@ -217,7 +217,11 @@ CODE_CALLS: dict[str, set[Grant]] = {
             frozenset({"INVOICE#*", "SUBSCRIPTION#*", "ACCOUNT#*", "AUDIT#*", "EMAIL#*", "JOBFAIL#*"}),
         ),
         # A number drawn, the account's status, an email marked sent, the run's counters (ADD).
-        ("dynamodb:UpdateItem", "BillingTable", frozenset({"SEQUENCE#*", "ACCOUNT#*", "EMAIL#*", "JOBRUN#*"})),
+        (
+            "dynamodb:UpdateItem",
+            "BillingTable",
+            frozenset({"SEQUENCE#*", "ACCOUNT#*", "EMAIL#*", "JOBRUN#*"}),
+        ),
         ("dynamodb:DeleteItem", "BillingTable", frozenset({"EMAIL#*"})),
         (
             "dynamodb:GetItem",
