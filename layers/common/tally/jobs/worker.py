@@ -48,7 +48,10 @@ class JobWorker:
 
     def handle(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         """`{"batchItemFailures": [{"itemIdentifier": <message id>}, ...]}`: the failed items only."""
-        processor = BatchProcessor(event_type=EventType.SQS)
+        # A batch whose every item failed is answered like any other (each item reported), not
+        # raised: the invocation succeeds, SQS retries the items, and the function's error alarm
+        # stays for the function's own failures.
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         answer = process_partial_response(
             event=event, record_handler=self.record, processor=processor, context=context
         )
