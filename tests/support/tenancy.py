@@ -141,3 +141,6 @@ def reset_function_caches() -> None:
     from invoices import wiring as invoices_wiring  # issue 8
 
     invoices_wiring.reset()
+    from tally.jobs import wiring as jobs_wiring  # issue 10
+
+    jobs_wiring.reset()

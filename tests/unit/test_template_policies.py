@@ -226,7 +226,7 @@ CODE_CALLS: dict[str, set[Grant]] = {
         (
             "dynamodb:GetItem",
             "BillingTable",
-            frozenset({"SETTINGS#*", "INVOICE#*", "SEQUENCE#*", "ACCOUNT#*", "PLAN#*", "EMAIL#*"}),
+            frozenset({"SETTINGS#*", "INVOICE#*", "SEQUENCE#*", "ACCOUNT#*", "PLAN#*"}),
         ),
         # An account's owners and admins; a closing period's usage.
         ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*", "USAGE#*"})),

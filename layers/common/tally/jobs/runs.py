@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from tally.jobs.base import JobName
 from tally.storage import cursors, keys
+from tally.storage.errors import error_code
 from tally.storage.guard import transient_as_unavailable
 from tally.storage.items import from_item, to_item
 
@@ -97,14 +99,21 @@ class DynamoRunStore:
             )
 
     def count(self, job: JobName, run_id: str, counter: Counter) -> None:
-        with transient_as_unavailable():
-            self._client.update_item(
-                TableName=self._table,
-                Key=keys.job_run(job, run_id),
-                UpdateExpression="ADD #counter :one",
-                ExpressionAttributeNames={"#counter": counter},
-                ExpressionAttributeValues={":one": {"N": "1"}},
-            )
+        """ADD 1 to a recorded run's counter; a run never recorded (a message made by hand, a
+        run expired) is left alone rather than half-created."""
+        try:
+            with transient_as_unavailable():
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=keys.job_run(job, run_id),
+                    UpdateExpression="ADD #counter :one",
+                    ConditionExpression="attribute_exists(PK)",
+                    ExpressionAttributeNames={"#counter": counter},
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
 
     def failure(self, failure: ItemFailure) -> None:
         expires = int((failure.at + timedelta(days=FAILURE_DAYS)).timestamp())
