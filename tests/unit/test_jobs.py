@@ -387,3 +387,40 @@ def test_the_registry_names_every_job_it_runs(world: World) -> None:
     }
     with pytest.raises(UnknownJob, match="the jobs are expiry, recurring-invoicing, trials"):
         job_for("nope", world.deps)
+
+
+# --- renewal anchors -------------------------------------------------------------------------
+
+
+def test_first_of_month_renewals_start_with_a_prorated_period(world: World) -> None:
+    world.seller.settings = SELLER.model_copy(update={"time_zone": ZONE, "renewal_anchor": "first_of_month"})
+    service = SubscriptionService(
+        world.subscriptions,
+        world.catalogue,
+        world.accounts,
+        time_zone=ZONE,
+        clock=world.clock,
+        renewal_anchor=lambda: world.settings.current().renewal_anchor,
+    )
+    started = service.start("acc1", "essential", "monthly", "XOF", CONTEXT, active_reason="Deal")
+    may_first = datetime(2026, 5, 1, tzinfo=UTC)
+    assert started.billing_anchor == datetime(2026, 4, 1, tzinfo=UTC)
+    assert (started.current_period_start, started.current_period_end) == (AT, may_first)
+    first, _ = world._invoicing(world.clock).invoice("acc1", CONTEXT)
+    # 19 days and 14 hours of April's 30 days: 15000 x 470 / 720, half-up.
+    assert first.lines[0].unit_amount == 9792
+    assert world.run("recurring-invoicing", may_first) == []
+    renewed = max(world.invoices.invoices.values(), key=lambda invoice: invoice.period_start or AT)
+    assert (renewed.period_start, renewed.period_end) == (may_first, datetime(2026, 6, 1, tzinfo=UTC))
+    assert renewed.lines[0].unit_amount == 15000
+
+
+def test_a_trial_ending_mid_month_renews_on_the_first_when_the_seller_says_so(world: World) -> None:
+    world.seller.settings = SELLER.model_copy(update={"time_zone": ZONE, "renewal_anchor": "first_of_month"})
+    world.service.start("acc1", "essential", "monthly", "XOF", CONTEXT)
+    end = AT + timedelta(days=14)
+    assert world.run("trials", end) == []
+    ended = world.stored()
+    assert (ended.current_period_start, ended.current_period_end) == (end, datetime(2026, 5, 1, tzinfo=UTC))
+    [invoice] = world.invoices.invoices.values()
+    assert invoice.lines[0].unit_amount == 2792  # 5 days 14 hours of 30 days: 15000 x 134 / 720, half-up

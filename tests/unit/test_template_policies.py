@@ -141,8 +141,13 @@ CODE_CALLS: dict[str, set[Grant]] = {
         # record, so a retry runs again.
         ("dynamodb:DeleteItem", "BillingTable", frozenset({"COUPON#*", "idempotency#*"})),
         # A plan, a version, an account, its subscription and pointer; the policy's account state;
-        # a coupon and an account's count of it; Idempotency's fallback read of its record.
-        ("dynamodb:GetItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*", "COUPON#*", "idempotency#*"})),
+        # a coupon and an account's count of it; Idempotency's fallback read of its record; the
+        # seller's renewal anchor at a start (issue 10).
+        (
+            "dynamodb:GetItem",
+            "BillingTable",
+            frozenset({"PLAN#*", "ACCOUNT#*", "COUPON#*", "SETTINGS#*", "idempotency#*"}),
+        ),
         # A plan's versions; the policy's DynamoUserRecords (Query of USER#<sub>).
         ("dynamodb:Query", "BillingTable", frozenset({"PLAN#*", "USER#*"})),
         # DynamoPlanStore.listed: the catalogue by tier rank (GSI1PK=PLANS); DynamoCouponStore.listed

@@ -256,6 +256,7 @@ def _new(
     period: Period,
     at: datetime,
     trial_end: datetime | None = None,
+    anchor: datetime | None = None,
 ) -> Subscription:
     return Subscription(
         id=id,
@@ -266,7 +267,7 @@ def _new(
         currency=currency,
         status=status,
         collection=collection,
-        billing_anchor=period.start,
+        billing_anchor=anchor or period.start,
         time_zone=time_zone,
         current_period_start=period.start,
         current_period_end=period.end,
@@ -320,6 +321,7 @@ def start_incomplete(
     period: Period,
     at: datetime,
     collection: Collection = "invoice",
+    anchor: datetime | None = None,
 ) -> Subscription:
     """Waiting for its first invoice to be paid."""
     return _new(
@@ -334,6 +336,7 @@ def start_incomplete(
         time_zone=time_zone,
         period=period,
         at=at,
+        anchor=anchor,
     )
 
 
@@ -350,6 +353,7 @@ def start_active(
     at: datetime,
     reason: str,
     collection: Collection = "invoice",
+    anchor: datetime | None = None,
 ) -> Subscription:
     """A platform admin's offline deal: active at once. The reason goes to the audit record."""
     if not reason.strip():
@@ -366,6 +370,7 @@ def start_active(
         time_zone=time_zone,
         period=period,
         at=at,
+        anchor=anchor,
     )
 
 
@@ -398,17 +403,17 @@ def trial_lapsed(subscription: Subscription) -> Subscription:
     return _move(subscription, status="paused")
 
 
-def end_trial(subscription: Subscription, *, period: Period) -> Subscription:
+def end_trial(subscription: Subscription, *, period: Period, anchor: datetime | None = None) -> Subscription:
     """Issue 10: the trial ended and nothing pays for the first period yet (no card was needed and
-    none was given): incomplete, its first paid period `period` (from the trial's end, anchored
-    there), waiting for that period's invoice to be paid (then `activate`)."""
+    none was given): incomplete, its first paid period `period` (from the trial's end; anchored
+    there, or on `anchor`: the 1st of the month), until that period's invoice is paid (`activate`)."""
     _require(subscription, "end_trial")
     if subscription.cancel_at_period_end:
         raise _refuse(subscription.status, "end_trial", "it is set to cancel at the trial's end")
     return _move(
         subscription,
         status="incomplete",
-        billing_anchor=period.start,
+        billing_anchor=anchor or period.start,
         current_period_start=period.start,
         current_period_end=period.end,
     )

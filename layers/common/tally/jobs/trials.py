@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from tally.accounts.errors import ChangedMeanwhile
 from tally.billing import subscription_state as machine
-from tally.billing.periods import BillingAnchor, period_at
+from tally.billing.periods import first_period
 from tally.billing.subscription_state import Subscription
 from tally.clock import FixedClock
 from tally.invoices.subscription import NothingToInvoice
@@ -108,10 +108,11 @@ class Trials:
         context = system_context(self.name, item.key, "The trial ended without a payment method")
         changed = False
         if subscription.status == "trialing":
-            first = period_at(
-                BillingAnchor(subscription.current_period_end, subscription.time_zone), subscription.cycle, 0
+            rule = self._deps.settings.current().renewal_anchor
+            anchor, first = first_period(
+                subscription.current_period_end, subscription.cycle, subscription.time_zone, rule
             )
-            after = machine.end_trial(subscription, period=first)
+            after = machine.end_trial(subscription, period=first, anchor=anchor.at)
             follows = account_follows(self._deps.accounts, subscription.account_id, after)
             try:
                 self._deps.subscriptions.save(
