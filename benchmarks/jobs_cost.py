@@ -188,6 +188,12 @@ def _renewals(stack: Stack, count: int) -> tuple[list[list[str]], dict[str, Oper
             f"{worked / worked_s:.1f}/s" if worked_s else "",
         ],
         [
+            "10,000 at this rate (extrapolated, plan + work)",
+            "",
+            f"{(planned_s + worked_s) * 10000 / max(count, 1):.0f}",
+            "",
+        ],
+        [
             "the run's record: done (of which skipped) / failed",
             f"{recorded.done:,} ({recorded.skipped:,}) / {recorded.failed:,}",
             "",
