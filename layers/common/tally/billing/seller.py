@@ -38,6 +38,7 @@ from tally.validation import describe_errors
 _CONFIG = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 _DATA = "tally.billing.seller_data"
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+DEFAULT_GRACE_DAYS = 14
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Mention = Annotated[str, Field(min_length=1, max_length=1000)]
@@ -178,6 +179,85 @@ def _example(schema: dict[str, Any]) -> None:
     schema["examples"] = [json.loads(text)]
 
 
+# --- the dunning ladder (issue 10; tally.dunning) ------------------------------------------------
+
+DunningAction = Literal["remind", "overdue", "urgent", "warn", "suspend"]
+# The emails a step may send, with the variables the dunning job gives them
+# (tally.notifications.catalogue): reminders before suspension, the suspension notice.
+DUNNING_TEMPLATES: Mapping[str, frozenset[DunningAction]] = {
+    "dunning-reminder": frozenset({"remind", "overdue", "urgent", "warn"}),
+    "account-suspended": frozenset({"suspend"}),
+}
+MAX_DUNNING_STEPS = 20
+
+
+class DunningStep(BaseModel):
+    """One rung: `days` from the invoice's due date (negative: before it), in the seller's time
+    zone. `remind`, `urgent` and `warn` send their email; `overdue` also marks the invoice overdue
+    and its subscription past due; `suspend` suspends the account (its subscription unpaid).
+    `template` null: the step sends no email."""
+
+    model_config = _CONFIG
+
+    days: Annotated[StrictInt, Field(ge=-60, le=365), WHOLE]
+    action: DunningAction
+    template: str | None = "dunning-reminder"
+
+    @model_validator(mode="after")
+    def _known_template(self) -> DunningStep:
+        if self.template is None:
+            return self
+        actions = DUNNING_TEMPLATES.get(self.template)
+        if actions is None:
+            known = ", ".join(DUNNING_TEMPLATES)
+            raise ValueError(f"template: '{self.template}' is not a dunning email: use one of {known}")
+        if self.action not in actions:
+            raise ValueError(f"template: a {self.action} step cannot send '{self.template}'")
+        if self.action in ("overdue", "suspend") and self.days < 1:
+            raise ValueError(f"days: an invoice is {self.action} after its due date: days is 1 or more")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The step as the ledger and the dunning record name it: "J-3", "J+30"."""
+        return f"J{self.days:+d}"
+
+
+class DunningSettings(BaseModel):
+    """The ladder every open invoice walks until it is paid, voided or credited."""
+
+    model_config = _CONFIG
+
+    steps: Annotated[list[DunningStep], Field(max_length=MAX_DUNNING_STEPS)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DunningSettings:
+        for index in range(1, len(self.steps)):
+            if self.steps[index].days <= self.steps[index - 1].days:
+                raise ValueError(
+                    f"steps.{index}.days: the steps' days go strictly up "
+                    f"({self.steps[index].days} comes after {self.steps[index - 1].days})"
+                )
+        for action in ("overdue", "suspend"):
+            if sum(step.action == action for step in self.steps) > 1:
+                raise ValueError(f"steps: at most one {action} step")
+        for index, step in enumerate(self.steps[:-1]):
+            if step.action == "suspend":
+                raise ValueError(f"steps.{index}.action: suspend is the last step of the ladder")
+        return self
+
+
+def _shipped() -> dict[str, Any]:
+    text = resources.files(_DATA).joinpath("defaults.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text, parse_float=Decimal)
+    return loaded
+
+
+def default_dunning() -> DunningSettings:
+    """The ladder shipped as data (defaults.json), which settings stored without one follow."""
+    return DunningSettings.model_validate(_shipped()["dunning"])
+
+
 class SellerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, json_schema_extra=_example)
 
@@ -194,6 +274,8 @@ class SellerSettings(BaseModel):
     time_zone: Annotated[str, AfterValidator(_zone)] = "Europe/Paris"
     default_currency: Currency = "EUR"
     payment_terms_days: Annotated[StrictInt, Field(ge=0, le=365), WHOLE] = 15
+    # issue 9: how long a subscription a provider failed to charge keeps its access (past_due).
+    payment_grace_days: Annotated[StrictInt, Field(ge=0, le=90), WHOLE] = DEFAULT_GRACE_DAYS
     tax_rates: Annotated[list[TaxRate], Field(min_length=1, max_length=50)]
     default_tax_rate: str
     prices_include_tax: StrictBool = False
@@ -219,6 +301,7 @@ class SellerSettings(BaseModel):
         ),
         WHOLE,
     ] = None
+    dunning: DunningSettings = Field(default_factory=default_dunning)
 
     @model_validator(mode="after")
     def _consistent(self) -> SellerSettings:
@@ -275,5 +358,20 @@ def parse_seller_settings(data: Mapping[str, Any], *, prefix: str = "") -> Selle
 
 def default_seller_settings() -> SellerSettings:
     """The defaults shipped with the layer; read each time (the file is small and cached by the OS)."""
-    text = resources.files(_DATA).joinpath("defaults.json").read_text(encoding="utf-8")
-    return parse_seller_settings(json.loads(text, parse_float=Decimal))
+    return parse_seller_settings(_shipped())
+
+
+def added_fields_at_default(settings: SellerSettings) -> set[str]:
+    """The fields added since settings were first stored that hold their default: the dunning
+    ladder (the shipped one) and issue 9's `payment_grace_days`."""
+    leave_out = {"dunning"} if settings.dunning == default_dunning() else set()
+    if settings.payment_grace_days == DEFAULT_GRACE_DAYS:
+        leave_out.add("payment_grace_days")
+    return leave_out
+
+
+def stable_json(settings: SellerSettings) -> str:
+    """The settings' JSON as a fingerprint hashes it: without the fields added since while they
+    hold their defaults, so settings (and invoices' frozen copies) stored before them keep the
+    fingerprint their changes are conditional on."""
+    return settings.model_dump_json(exclude=added_fields_at_default(settings) or None)

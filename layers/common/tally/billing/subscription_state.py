@@ -225,6 +225,9 @@ class Subscription(BaseModel):
     # issue 9: a `collection: stripe` subscription mirrors these Stripe objects.
     stripe_subscription_id: Annotated[str, Field(max_length=255)] | None = None
     stripe_customer_id: Annotated[str, Field(max_length=255)] | None = None
+    # issue 9: while past_due after a failed payment, access is kept until then (the seller's
+    # `payment_grace_days` after the failure); None otherwise.
+    grace_until: Instant | None = None
 
     def allows(self, name: TransitionName) -> bool:
         return self.status in ALLOWED_FROM[name]

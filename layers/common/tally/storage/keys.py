@@ -335,8 +335,11 @@ def email_sent(template: str, entity_id: str, step: str | None = None) -> Key:
 #                                                       shipped defaults apply)
 #   INVOICE#{id}            INVOICE                     an invoice, every field, and `fingerprint`;
 #                                                       GSI1PK=INVOICES#{account}, GSI2PK=INVOICES#{status},
-#                                                       both SK `{created_at}#{id}`; while open,
-#                                                       DUEPK=INVOICES_DUE, DUESK=`{due date}#{id}`
+#                                                       both SK `{created_at}#{id}`; while open and
+#                                                       in the dunning ladder, DUEPK=INVOICES_DUE,
+#                                                       DUESK=`{next dunning date}#{id}`
+#   DUNNING#{invoice id}    DUNNING                     the ladder's steps run (`done`) and passed over
+#                                                       (`skipped`) for one invoice (tally.dunning)
 #   INVOICE#{id}            CREDITNOTE#{credit note id} a credit note of the invoice
 #   SUBSCRIPTION#{id}       INVOICE#{period start}      claim: the one invoice of a subscription's period
 #   SEQUENCE#{INV|CN}#{period}  SEQUENCE                a gapless counter: `value`, the last number drawn
@@ -373,7 +376,8 @@ def invoice_index(
     account_id: str, status: str, created_at: datetime, invoice_id: str, due: date | None
 ) -> dict[str, dict[str, str]]:
     """The invoice's index attributes: by account (GSI1), by status (GSI2), and while it is open
-    with a due date, by due date (DueIndex, sparse)."""
+    with a dunning date (`due`: the day the ladder's next step falls due), by that date
+    (DueIndex, sparse: the dunning job reads only the invoices with a step due)."""
     sort = invoice_index_sk(created_at, invoice_id)
     attributes = {
         "GSI1PK": {"S": f"{INVOICES_OF_ACCOUNT}{account_id}"},
@@ -382,8 +386,21 @@ def invoice_index(
         "GSI2SK": {"S": sort},
     }
     if status == "open" and due is not None:
-        attributes |= {"DUEPK": {"S": INVOICES_DUE}, "DUESK": {"S": f"{due.isoformat()}#{invoice_id}"}}
+        attributes |= {"DUEPK": {"S": INVOICES_DUE}, "DUESK": {"S": due_sort(due, invoice_id)}}
     return attributes
+
+
+def due_sort(on: date, invoice_id: str) -> str:
+    return f"{on.isoformat()}#{invoice_id}"
+
+
+DUNNING_PREFIX = "DUNNING#"
+DUNNING_SK = "DUNNING"
+
+
+def dunning(invoice_id: str) -> Key:
+    """The dunning record of an invoice: which steps of the ladder ran, which were passed over."""
+    return _key(f"{DUNNING_PREFIX}{invoice_id}", DUNNING_SK)
 
 
 def credit_note(invoice_id: str, credit_note_id: str) -> Key:
@@ -484,3 +501,47 @@ def job_run(job: str, run_id: str) -> Key:
 
 def job_failure(job: str, item_key: str) -> Key:
     return _key(f"{JOB_FAIL_PREFIX}{job}#{item_key}", "FAIL")
+
+
+# --- Stripe's webhook events applied (issue 9; tally.payments.stripe_events) -----------------
+#
+#   CHECKOUT#{session id}   PROVISIONED                 a completed checkout session provisioned:
+#                                                       written once, with what it provisions
+#   ACCOUNT#{id}            ORDER#{order id}            a one-off order paid through checkout
+#                                                       (amount, currency, session, paid_at)
+#   ACCOUNT#{id}            DISPUTE#{dispute id}        a payment dispute, for platform staff:
+#                                                       status open | closed (GSI1PK=DISPUTES#{status},
+#                                                       GSI1SK={opened_at}#{id}: the staff's list)
+
+CHECKOUT_PREFIX = "CHECKOUT#"
+PROVISIONED_SK = "PROVISIONED"
+ORDER_PREFIX = "ORDER#"
+DISPUTE_PREFIX = "DISPUTE#"
+DISPUTES_IN_STATUS = "DISPUTES#"  # GSI1PK prefix: every dispute in one status (platform staff)
+
+
+def checkout_provisioned(session_id: str) -> Key:
+    return _key(f"{CHECKOUT_PREFIX}{session_id}", PROVISIONED_SK)
+
+
+def order_payment(account_id: str, order_id: str) -> Key:
+    return _key(account_pk(account_id), f"{ORDER_PREFIX}{order_id}")
+
+
+def dispute(account_id: str, dispute_id: str) -> Key:
+    return _key(account_pk(account_id), f"{DISPUTE_PREFIX}{dispute_id}")
+
+
+def dispute_index(status: str, opened_at: datetime, dispute_id: str) -> dict[str, dict[str, str]]:
+    at = opened_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {"GSI1PK": {"S": f"{DISPUTES_IN_STATUS}{status}"}, "GSI1SK": {"S": f"{at}#{dispute_id}"}}
+
+
+# --- placements (issue 9; STAND-IN until the checkout branch's schema is merged) ---------------
+#
+#   RESERVATION#{id}        RESERVATION                 a placement seat: status reserved | active |
+#                                                       released
+
+
+def placement_reservation(reservation_id: str) -> Key:
+    return _key(f"RESERVATION#{reservation_id}", "RESERVATION")

@@ -53,8 +53,14 @@ HELD = "This account already has a subscription (started at the same moment?): c
 def fingerprint(subscription: Subscription) -> str:
     # Without its pending lines while it has none: the hash of a subscription stored before they
     # existed stays the same, so changes to it are still conditional on what was read.
-    leave_out = None if subscription.pending_lines else {"pending_lines"}
-    return hashlib.sha256(subscription.model_dump_json(exclude=leave_out).encode()).hexdigest()[:32]
+    # The same for issue 9's fields (the Stripe ids, grace_until) while they are unset.
+    leave_out = set() if subscription.pending_lines else {"pending_lines"}
+    leave_out |= {
+        name
+        for name in ("stripe_subscription_id", "stripe_customer_id", "grace_until")
+        if getattr(subscription, name) is None
+    }
+    return hashlib.sha256(subscription.model_dump_json(exclude=leave_out or None).encode()).hexdigest()[:32]
 
 
 def subscription_item(subscription: Subscription) -> dict[str, Any]:

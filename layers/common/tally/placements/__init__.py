@@ -1,0 +1,1 @@
+"""Capacity-limited placements (issue 9): seats per (location, category)."""
