@@ -740,6 +740,21 @@ def _drive_jobs(stack: Stack, recorder: Recorder, admin: User) -> None:
         plan("expiry", period_end)  # the end: canceled, the account cancelled
         work()
 
+        # Dunning (issue 10, its job registered here): the renewal's invoice, unpaid a day past due.
+        renewed = [
+            json.loads(str(item["body"]["S"]))
+            for item in clients.dynamodb().query(
+                TableName=stack.ref("BillingTable"),
+                IndexName="GSI1",
+                KeyConditionExpression="GSI1PK = :pk",
+                ExpressionAttributeValues={":pk": {"S": "INVOICES#acc_renews"}},
+            )["Items"]
+        ]
+        [due] = [invoice["due_date"] for invoice in renewed if invoice["status"] == "open"]
+        overdue = datetime.fromisoformat(due).replace(hour=10, tzinfo=UTC) + timedelta(days=1)
+        plan("dunning", overdue)
+        work()
+
         # An item that fails every attempt: its reason kept, counted failed, dead-lettered.
         run_id = "20260401T100000.000000Z-obs"
         broken = json.dumps(

@@ -203,7 +203,7 @@ CODE_CALLS: dict[str, set[Grant]] = {
         (
             "dynamodb:Query",
             "BillingTable/index/DueIndex",
-            frozenset({"RENEWALS_DUE", "TRIALS_DUE", "TRIAL_GRACE_DUE", "EXPIRIES_DUE"}),
+            frozenset({"RENEWALS_DUE", "TRIALS_DUE", "TRIAL_GRACE_DUE", "EXPIRIES_DUE", "INVOICES_DUE"}),
         ),
         # The seller's settings (time zone, grace period).
         ("dynamodb:GetItem", "BillingTable", frozenset({"SETTINGS#*"})),
@@ -225,13 +225,13 @@ CODE_CALLS: dict[str, set[Grant]] = {
         (
             "dynamodb:UpdateItem",
             "BillingTable",
-            frozenset({"SEQUENCE#*", "ACCOUNT#*", "EMAIL#*", "JOBRUN#*"}),
+            frozenset({"SEQUENCE#*", "ACCOUNT#*", "EMAIL#*", "JOBRUN#*", "DUNNING#*"}),
         ),
         ("dynamodb:DeleteItem", "BillingTable", frozenset({"EMAIL#*"})),
         (
             "dynamodb:GetItem",
             "BillingTable",
-            frozenset({"SETTINGS#*", "INVOICE#*", "SEQUENCE#*", "ACCOUNT#*", "PLAN#*"}),
+            frozenset({"SETTINGS#*", "INVOICE#*", "SEQUENCE#*", "ACCOUNT#*", "PLAN#*", "DUNNING#*"}),
         ),
         # An account's owners and admins; a closing period's usage.
         ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*", "USAGE#*"})),
@@ -373,6 +373,8 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         keys.EXPIRIES_DUE,
         keys.job_run("trials", "r")["PK"]["S"],
         keys.job_failure("trials", "sub_1#end")["PK"]["S"],
+        keys.dunning("inv_1")["PK"]["S"],
+        keys.INVOICES_DUE,
     }
     granted = {
         prefix

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from tally.dunning.wiring import dunning_job_from_environment
 from tally.jobs.base import Job, JobName
 from tally.jobs.deps import JobDeps
 from tally.jobs.expiry import Expiry
@@ -14,7 +15,7 @@ JOBS: Mapping[JobName, Callable[[JobDeps], Job]] = {
     "recurring-invoicing": RecurringInvoicing,
     "trials": Trials,
     "expiry": Expiry,
-    # "dunning": Dunning,                  (branch dunning)
+    "dunning": lambda _deps: dunning_job_from_environment(),  # builds its own ports
     # "payment-retries": PaymentRetries,   (issue 9 / payments)
 }
 
