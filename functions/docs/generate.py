@@ -25,6 +25,7 @@ from invoices import documents as invoices_documents
 from invoices import invoices as invoices_routes
 from invoices import settings as invoices_settings
 from invoices import subscription_invoice as invoices_subscription
+from jobs import routes as jobs_routes
 from usage.routes import router as usage_router
 
 from accounts import accounts, api_keys, audit, invitations, join_requests, me, members
@@ -103,6 +104,7 @@ def document() -> dict[str, Any]:
         app.include_router(invoices_module.router)
     for checkout_module in (checkout_routes, checkout_self_service, checkout_placements):  # issue 9
         app.include_router(checkout_module.router)
+    app.include_router(jobs_routes.router)  # issue 10, scheduled jobs
     generated = app.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,

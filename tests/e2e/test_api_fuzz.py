@@ -111,6 +111,8 @@ EXPECTED_422 = [
             # issue 8: invoice cursors are opaque too, and `from` must come before `to`
             "/v1/invoices",
             "/v1/accounts/{account_id}/invoices",
+            # issue 10: job-run cursors are opaque
+            "/v1/jobs/runs",
         ],
         "checks": {
             "positive_data_acceptance": {

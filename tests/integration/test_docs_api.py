@@ -156,6 +156,10 @@ SUCCESS = {
     ("post", "/v1/billing/subscription/preview-change"): "200",
     ("post", "/v1/billing/subscription/change"): "200",
     ("get", "/v1/placements/{location_id}/{category_id}"): "200",
+    # issue 10, scheduled jobs
+    ("get", "/v1/jobs/runs"): "200",
+    ("get", "/v1/jobs/dead-letters"): "200",
+    ("post", "/v1/jobs/dead-letters/{message_id}/replay"): "200",
 }
 
 

@@ -221,6 +221,8 @@ def _offline(template_path: Path) -> tuple[Template, Resolver, ResourceRegistry]
             attributes["StreamArn"] = (
                 f"arn:aws:dynamodb:{REGION}:123456789012:table/local-{resource.logical_id}/stream/2026-01-01"
             )
+            if resource.type == "AWS::SQS::Queue":  # an SQS event source needs a queue's Arn
+                attributes["Arn"] = f"arn:aws:sqs:{REGION}:123456789012:local-{resource.logical_id}"
             registry.physical[resource.logical_id] = PhysicalResource(
                 resource.logical_id, resource.type, f"local-{resource.logical_id}", attributes
             )

@@ -49,6 +49,9 @@ NOT_EXERCISED = {
     # The email ledger gives its claim back when SES refuses or fails a send (none does here).
     ("InvoicesFunction", "dynamodb:DeleteItem", "EMAIL#*"),
     ("CheckoutFunction", "dynamodb:GetItem", "idempotency#*"),
+    ("JobsWorkerFunction", "dynamodb:DeleteItem", "EMAIL#*"),
+    # Subscriptions past a trial's grace period are read only when the seller sets one (none here).
+    ("JobsPlannerFunction", "dynamodb:Query", "TRIAL_GRACE_DUE"),
 }
 # What Lambda itself does with the function's role (stream polling), not the function's code.
 LAMBDA_ACTIONS = {
@@ -121,7 +124,9 @@ def _queried(params: dict[str, Any]) -> tuple[str, str]:
     assert found, params["KeyConditionExpression"]
     key_name = names.get(found[1], found[1])
     index = params.get("IndexName")
-    assert key_name == (f"{index}PK" if index else "PK"), params
+    # GSI1PK, GSI2PK; the due index's DUEPK (issue 10).
+    expected = {"DueIndex": "DUEPK"}.get(index or "", f"{index}PK" if index else "PK")
+    assert key_name == expected, params
     resource = f"{params['TableName']}/index/{index}" if index else params["TableName"]
     return resource, str(params["ExpressionAttributeValues"][found[2]]["S"])
 
@@ -133,6 +138,10 @@ def _as_iam(service: str, operation: str, params: dict[str, Any]) -> Iterator[tu
         yield f"cognito-idp:{operation}", str(params["UserPoolId"]), None
     elif service == "ses":  # SESv2 SendEmail is authorised on the sender's identity
         yield f"ses:{operation}", parseaddr(str(params["FromEmailAddress"]))[1], None
+    elif service == "sqs":
+        # Batch calls are authorised as their single form (SendMessageBatch as SendMessage).
+        action = operation.removesuffix("Batch")
+        yield f"sqs:{action}", str(params["QueueUrl"]), None
     elif service == "s3":
         # HeadObject is authorised as GetObject, and answers 404 for a missing key only with
         # ListBucket on the bucket (403 otherwise); a presigned GET is signed for GetObject.
@@ -178,6 +187,8 @@ def recorder(stack: Stack) -> Iterator[Recorder]:
             "StripeSecretKeySecret",  # issue 9
             "UserPool",
             "DocumentsBucket",
+            "JobsQueue",  # issue 10: queues by URL
+            "JobsDeadLetterQueue",
         )
     }
     recording = Recorder(names)
@@ -211,6 +222,9 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "BillingFunction": "billing.app",
         "InvoicesFunction": "invoices.app",  # issue 8
         "CheckoutFunction": "checkout.app",  # issue 9
+        "JobsPlannerFunction": "jobs.planner",  # issue 10
+        "JobsWorkerFunction": "jobs.worker",
+        "JobsFunction": "jobs.app",
     }[function]
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
     if recorder.last_function not in (None, function):
@@ -297,6 +311,8 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
 
     _drive_sign_in(stack, recorder)
     _drive_tenancy(RecordedApi(stack, recorder), admin, monkeypatch)
+
+    _drive_jobs(stack, recorder, admin)
 
     assert _invoke(stack, recorder, "DocsFunction", http_event("GET", "/v1/openapi.json"))[0] == 200
 
@@ -750,3 +766,109 @@ def _drive_usage(stack: Stack, recorder: Recorder, owner: User, admin: User) -> 
     overrides = {"reason": "Observed", "quotas": {"sms": None}}
     assert usage("PUT", f"{account}/overrides", admin, overrides)[0] == 200
     assert usage("GET", "/v1/quota-violations", admin)[0] == 200
+
+
+# --- issue 10, scheduled jobs ------------------------------------------------------------------
+
+
+def _drive_jobs(stack: Stack, recorder: Recorder, admin: User) -> None:
+    """Each daily job planned (the planner) and worked (the worker, fed from JobsQueue as the event
+    source mapping feeds it): a renewal, a trial's reminders and end, an expiry; an item failing
+    until it is dead-lettered; its listing and replay, and the runs (JobsFunction)."""
+    from tally.billing.catalogue_files import load_catalogue
+    from tally.jobs import wiring
+    from tally.plans.dynamo import DynamoPlanStore
+    from tally.plans.service import CatalogueService
+    from tally.subscriptions.service import SubscriptionService
+    from tests.support.billing import CONTEXT
+    from tests.support.jobs import sqs_event
+    from tests.support.tenancy import seed_account
+
+    start = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    clock.set_clock(FixedClock(start))
+    try:
+        with stack.environment("JobsPlannerFunction"):
+            wiring.reset()
+            table = wiring.table()
+            catalogue = CatalogueService(DynamoPlanStore(table))
+            catalogue.import_catalogue(load_catalogue("smartqueue"), CONTEXT)
+            service = SubscriptionService(
+                wiring.deps().subscriptions, catalogue, DynamoAccountStore(table), time_zone="Europe/Paris"
+            )
+            for account_id in ("acc_renews", "acc_trial", "acc_ends"):
+                seed_account(
+                    stack, account_id, email=f"{account_id}@example.com", country="SN", currency="XOF"
+                )
+                seed_member(stack, account_id, User(f"sub-{account_id}", f"owner-{account_id}@example.com"))
+                active = "Deal" if account_id != "acc_trial" else None
+                service.start(account_id, "essential", "monthly", "XOF", CONTEXT, active_reason=active)
+            service.cancel("acc_ends", True, "Moving on", CONTEXT)
+            wiring.reset()
+        queue, dead_letters = stack.ref("JobsQueue"), stack.ref("JobsDeadLetterQueue")
+        sqs = clients.sqs()
+
+        def plan(job: str, as_of: datetime) -> None:
+            clock.set_clock(FixedClock(as_of))
+            _invoke(stack, recorder, "JobsPlannerFunction", {"job": job, "as_of": as_of.isoformat()})
+
+        def work() -> None:
+            while messages := sqs.receive_message(
+                QueueUrl=queue,
+                MaxNumberOfMessages=10,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            ).get("Messages", []):
+                event = sqs_event([m["Body"] for m in messages], ids=[m["MessageId"] for m in messages])
+                answer = _invoke(stack, recorder, "JobsWorkerFunction", event)[1]
+                assert answer == {"batchItemFailures": []}, answer
+                for message in messages:
+                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+
+        trial_end = start + timedelta(days=14)
+        plan("trials", trial_end - timedelta(days=7))  # a reminder to the owner
+        plan("trials", trial_end)  # the end: incomplete, its first invoice
+        work()
+        period_end = datetime(2026, 4, 1, 10, tzinfo=UTC)
+        plan("recurring-invoicing", period_end)
+        plan("expiry", period_end)  # the end: canceled, the account cancelled
+        work()
+
+        # Dunning (issue 10, its job registered here): the renewal's invoice, unpaid a day past due.
+        renewed = [
+            json.loads(str(item["body"]["S"]))
+            for item in clients.dynamodb().query(
+                TableName=stack.ref("BillingTable"),
+                IndexName="GSI1",
+                KeyConditionExpression="GSI1PK = :pk",
+                ExpressionAttributeValues={":pk": {"S": "INVOICES#acc_renews"}},
+            )["Items"]
+        ]
+        [due] = [invoice["due_date"] for invoice in renewed if invoice["status"] == "open"]
+        overdue = datetime.fromisoformat(due).replace(hour=10, tzinfo=UTC) + timedelta(days=1)
+        plan("dunning", overdue)
+        work()
+
+        # An item that fails every attempt: its reason kept, counted failed, dead-lettered.
+        run_id = "20260401T100000.000000Z-obs"
+        broken = json.dumps(
+            {"job": "trials", "key": "broken", "data": {}, "as_of": period_end.isoformat(), "run": run_id}
+        )
+        sqs.send_message(QueueUrl=queue, MessageBody=broken)
+        for attempt in (1, 2, 3):
+            [message] = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=0)["Messages"]
+            answer = _invoke(stack, recorder, "JobsWorkerFunction", sqs_event([message["Body"]], attempt))[1]
+            assert len(answer["batchItemFailures"]) == 1
+        assert sqs.receive_message(QueueUrl=queue).get("Messages", []) == []  # moved to the DLQ
+
+        def jobs(method: str, path: str, query: dict[str, str] | None = None) -> Any:
+            event = http_event(method, path, claims=admin.claims(), query=query)
+            status, answer = _invoke(stack, recorder, "JobsFunction", event)
+            assert status == 200, (path, answer)
+            return answer
+
+        jobs("GET", "/v1/jobs/runs", {"job": "trials"})
+        [letter] = jobs("GET", "/v1/jobs/dead-letters")["dead_letters"]
+        assert letter["reason"].startswith("KeyError")
+        jobs("POST", f"/v1/jobs/dead-letters/{letter['id']}/replay")
+        assert sqs.receive_message(QueueUrl=dead_letters, VisibilityTimeout=0).get("Messages", []) == []
+    finally:
+        clock.set_clock(None)

@@ -144,3 +144,7 @@ def reset_function_caches() -> None:
     from checkout import wiring as checkout_wiring  # issue 9
 
     checkout_wiring.reset()
+
+    from tally.jobs import wiring as jobs_wiring  # issue 10
+
+    jobs_wiring.reset()

@@ -21,6 +21,9 @@ FUNCTIONS = (
     "UsageFunction",  # issue 7, usage half
     "BillingFunction",
     "CheckoutFunction",  # issue 9
+    "JobsPlannerFunction",  # issue 10
+    "JobsWorkerFunction",
+    "JobsFunction",
 )
 # The public sign-in routes and the parameters of their throttles (rate, burst).
 SIGN_IN_THROTTLES = {

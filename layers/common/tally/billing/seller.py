@@ -303,6 +303,24 @@ class SellerSettings(BaseModel):
     credit_note_numbering: Numbering = Numbering(format="CN-{YYYY}{MM}-{NNNNN}")
     late_payment: LatePayment | None = None
     footer: Mention | None = None
+    # Issue 10, the scheduled jobs.
+    renewal_anchor: Annotated[
+        Literal["anniversary", "first_of_month"],
+        Field(
+            description="When subscriptions renew: on each one's own start day (anniversary), or "
+            "on the 1st of the month after a prorated first period (first_of_month)"
+        ),
+    ] = "anniversary"
+    trial_grace_days: Annotated[
+        StrictInt | None,
+        Field(
+            ge=0,
+            le=365,
+            description="Days a subscription left incomplete by its trial waits for its first "
+            "invoice to be paid before it is canceled; none: it waits (the dunning ladder chases it)",
+        ),
+        WHOLE,
+    ] = None
     dunning: DunningSettings = Field(default_factory=default_dunning)
     # issue 9: where a checkout or the billing portal may send customers back (no open redirect).
     allowed_redirect_origins: Annotated[list[Origin], Field(max_length=20)] = Field(

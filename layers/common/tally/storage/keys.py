@@ -449,6 +449,60 @@ def redemption(code: str, redemption_id: str) -> Key:
     return _key(coupon_pk(code), f"{REDEMPTION_PREFIX}{redemption_id}")
 
 
+# --- scheduled jobs (issue 10; tally.jobs) ----------------------------------------------------
+#
+# DueIndex entries of a subscription (on its ACCOUNT#{id} SUBSCRIPTION#{sub id} item, never on
+# the pointer), at most one, chosen by tally.subscriptions.due from its state, and written in
+# the same Put as every change of it; DUESK `{instant}#{subscription id}`, the instant fixed-width
+# UTC, so a planner's `DUESK < {end of the day}` reads exactly what falls due by then:
+#   RENEWALS_DUE   an invoice-collected active or past-due subscription, at its period's end
+#   TRIALS_DUE     a trialing subscription, at its trial's end
+#   TRIAL_GRACE_DUE an invoice-collected subscription left incomplete by its trial, at the
+#                  trial's end (the trials job cancels it after the grace period, if any)
+#   EXPIRIES_DUE   a subscription set to cancel at its period's end, at that end
+#
+#   JOBRUN#{job}            {run id}                    a job run: as_of, started_at, ended_at,
+#                                                       planned, done, failed (the worker ADDs to
+#                                                       the last two); the run id starts with its
+#                                                       start instant, so runs read backwards are
+#                                                       newest first
+#   JOBFAIL#{job}#{item key} FAIL                       the last error of an item (the dead letters'
+#                                                       reason), with its run and time; TTL 30 days
+
+RENEWALS_DUE = "RENEWALS_DUE"
+TRIALS_DUE = "TRIALS_DUE"
+TRIAL_GRACE_DUE = "TRIAL_GRACE_DUE"
+EXPIRIES_DUE = "EXPIRIES_DUE"
+JOB_RUN_PREFIX = "JOBRUN#"
+JOB_FAIL_PREFIX = "JOBFAIL#"
+
+
+def due_instant(at: datetime) -> str:
+    """A DUESK's instant: fixed-width UTC with microseconds, so strings sort as instants."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def subscription_due(partition: str, at: datetime, subscription_id: str) -> dict[str, dict[str, str]]:
+    return {"DUEPK": {"S": partition}, "DUESK": {"S": f"{due_instant(at)}#{subscription_id}"}}
+
+
+def job_run_pk(job: str) -> str:
+    return f"{JOB_RUN_PREFIX}{job}"
+
+
+def job_run_id(started_at: datetime, suffix: str) -> str:
+    """`20261122T194100.123456Z-<suffix>`: sorts by start instant."""
+    return f"{started_at.astimezone(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}-{suffix}"
+
+
+def job_run(job: str, run_id: str) -> Key:
+    return _key(job_run_pk(job), run_id)
+
+
+def job_failure(job: str, item_key: str) -> Key:
+    return _key(f"{JOB_FAIL_PREFIX}{job}#{item_key}", "FAIL")
+
+
 # --- Stripe's webhook events applied (issue 9; tally.payments.stripe_events) -----------------
 #
 #   CHECKOUT#{session id}   PROVISIONED                 a completed checkout session provisioned:

@@ -29,6 +29,7 @@ from tally.errors import Conflict
 from tally.storage import keys
 from tally.storage.items import from_item, to_item
 from tally.storage.transaction import Transaction, TransactionRefused
+from tally.subscriptions.due import due_attributes
 from tally.subscriptions.ports import AccountFollows
 
 SUBSCRIPTION_KIND = "subscription"
@@ -64,8 +65,11 @@ def fingerprint(subscription: Subscription) -> str:
 
 def subscription_item(subscription: Subscription) -> dict[str, Any]:
     values = subscription.model_dump(mode="json")
-    return keys.subscription(subscription.account_id, subscription.id) | to_item(
-        {"kind": SUBSCRIPTION_KIND, **values, "fingerprint": fingerprint(subscription)}
+    # Issue 10: its DueIndex entry (if any) goes with every write of it, so it never lags.
+    return (
+        keys.subscription(subscription.account_id, subscription.id)
+        | to_item({"kind": SUBSCRIPTION_KIND, **values, "fingerprint": fingerprint(subscription)})
+        | due_attributes(subscription)
     )
 
 
@@ -78,7 +82,7 @@ def pointer_item(subscription: Subscription) -> dict[str, Any]:
 
 def subscription_of(item: dict[str, Any]) -> Subscription:
     values = from_item(item)
-    for extra in ("PK", "SK", "kind", "fingerprint"):
+    for extra in ("PK", "SK", "kind", "fingerprint", "DUEPK", "DUESK"):
         values.pop(extra, None)
     return Subscription.model_validate(values)
 
