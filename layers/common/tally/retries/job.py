@@ -27,7 +27,7 @@ from tally.accounts.errors import ChangedMeanwhile
 from tally.audit.records import AuditContext
 from tally.billing.invoices import Invoice, Payment
 from tally.clock import Clock, FixedClock
-from tally.errors import Conflict
+from tally.errors import Conflict, InvalidInput
 from tally.jobs.base import JobName, Worked, WorkItem
 from tally.jobs.calendar import day_end
 from tally.jobs.reminders import system_context
@@ -153,21 +153,21 @@ class PaymentRetries:
         assert attempt.payment_intent is not None
         if any(p.method == "card" and p.reference == attempt.payment_intent for p in invoice.payments):
             return False
-        if invoice.status != "open" or invoice.amount_due < attempt.amount:
-            raise ChargeNotRecorded(
-                f"The card was charged {attempt.amount} ({attempt.payment_intent}) for invoice {invoice.id}, "
-                f"which is {invoice.status} with {invoice.amount_due} due: refund or record it by hand"
-            )
         payment = Payment(
             amount=attempt.amount, method="card", reference=attempt.payment_intent, received_at=attempt.at
         )
         try:
             invoices.record_payment(invoice.id, payment, context)
-        except Conflict:
-            # Recorded meanwhile by another worker (the same reference is refused twice).
-            if any(p.reference == attempt.payment_intent for p in invoices.get(invoice.id).payments):
+        except (Conflict, InvalidInput) as refused:
+            # Recorded meanwhile by another worker (the same reference is refused twice)?
+            now = invoices.get(invoice.id)
+            if any(p.method == "card" and p.reference == attempt.payment_intent for p in now.payments):
                 return False
-            raise
+            # Paid, voided or credited meanwhile: the money is taken, the invoice cannot take it.
+            raise ChargeNotRecorded(
+                f"The card was charged {attempt.amount} ({attempt.payment_intent}) for invoice {invoice.id}, "
+                f"which is {now.status} with {now.amount_due} due: refund or record it by hand ({refused})"
+            ) from refused
         return True
 
     def _close(self, record: RetryRecord) -> None:
