@@ -97,9 +97,8 @@ class World:
         )
 
     def customer(self, **params: Any) -> str:
-        customer = self.api.v1.customers.create(
-            params={"email": "billing@acme.example", "metadata": {"tally_account_id": "acc1"}, **params}
-        )
+        wanted: Any = {"email": "billing@acme.example", "metadata": {"tally_account_id": "acc1"}, **params}
+        customer = self.api.v1.customers.create(params=wanted)
         self.checkout.link_customer("acc1", customer.id, CONTEXT)
         return str(customer.id)
 
