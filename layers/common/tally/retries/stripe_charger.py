@@ -118,11 +118,13 @@ class StripeCardCharger:
         return ChargeResult(False, str(intent.id), str(intent.status), "The charge was not completed")
 
     def _saved_card(self, customer_id: str) -> str | None:
-        customer = self.client.v1.customers.retrieve(customer_id)
-        settings = customer.invoice_settings
-        default = settings.default_payment_method if settings is not None else None
+        # As plain dicts: a deleted customer has no invoice_settings (nor a card).
+        customer: dict[str, Any] = self.client.v1.customers.retrieve(customer_id).to_dict()
+        if customer.get("deleted"):
+            return None
+        default = (customer.get("invoice_settings") or {}).get("default_payment_method")
         if default:
-            return default if isinstance(default, str) else str(default.id)
+            return default if isinstance(default, str) else str(default["id"])
         cards = self.client.v1.payment_methods.list({"customer": customer_id, "type": "card", "limit": 1})
         return str(cards.data[0].id) if cards.data else None
 
