@@ -11,6 +11,9 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+# Defined with the domain errors, so modules that raise it (tally.parameters) need no pydantic.
+from tally.errors import SettingsError
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
@@ -40,10 +43,6 @@ class Settings(BaseModel):
     seller_time_zone: str = Field(default="Europe/Paris", alias="SELLER_TIME_ZONE")
     # --- issue 8: the private bucket of invoice and credit-note PDFs.
     documents_bucket_name: str = Field(default="", alias="DOCUMENTS_BUCKET_NAME")
-
-
-class SettingsError(RuntimeError):
-    """The deployment is misconfigured: a required variable is missing or invalid."""
 
 
 @lru_cache(maxsize=1)

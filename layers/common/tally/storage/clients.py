@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
 
     from tally.notifications.mailer import SesV2Client
 
@@ -69,6 +70,12 @@ def s3() -> S3Client:
     return cast("S3Client", session().create_client("s3", config=config))
 
 
+@lru_cache(maxsize=1)
+def sqs() -> SQSClient:
+    # The webhook route enqueues verified notifications for its worker.
+    return cast("SQSClient", session().create_client("sqs", config=_CONFIG))
+
+
 class _OnFirstUse:
     """Stands for the client a factory makes, and has it made when first used."""
 
@@ -93,3 +100,4 @@ def reset_clients() -> None:
     secrets_manager.cache_clear()
     sesv2.cache_clear()
     s3.cache_clear()
+    sqs.cache_clear()

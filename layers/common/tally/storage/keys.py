@@ -430,3 +430,21 @@ def coupon_account(code: str, account_id: str) -> Key:
 
 def redemption(code: str, redemption_id: str) -> Key:
     return _key(coupon_pk(code), f"{REDEMPTION_PREFIX}{redemption_id}")
+
+
+# --- the webhook ledger (issue 9; tally.payments.webhooks) -------------------------------------
+#
+#   WEBHOOK#{provider}#{event id}  EVENT               one provider notification, recorded by the
+#                                                       route before it is enqueued: status
+#                                                       `received` -> `queued` -> `applied` (with
+#                                                       the applier's outcome), expires on `ttl`
+
+WEBHOOK_PREFIX = "WEBHOOK#"
+WEBHOOK_EVENT_SK = "EVENT"
+
+
+def webhook_event(provider: str, event_id: str) -> Key:
+    """The ledger item of one provider event (Stripe: `WEBHOOK#stripe#evt_…`)."""
+    if not provider or not event_id:
+        raise ValueError("A ledger entry names its provider and the provider's event id")
+    return _key(f"{WEBHOOK_PREFIX}{provider}#{event_id}", WEBHOOK_EVENT_SK)
