@@ -49,6 +49,8 @@ NOT_EXERCISED = {
     # The email ledger gives its claim back when SES refuses or fails a send (none does here).
     ("InvoicesFunction", "dynamodb:DeleteItem", "EMAIL#*"),
 }
+# Grants Lambda uses for a function, not its code: the stream mapping's on-failure destination.
+LAMBDA_GRANTS = {("TrackingCounterFunction", "sqs:SendMessage")}
 # What Lambda itself does with the function's role (stream polling), not the function's code.
 LAMBDA_ACTIONS = {
     "dynamodb:DescribeStream",
@@ -128,6 +130,8 @@ def _queried(params: dict[str, Any]) -> tuple[str, str]:
 def _as_iam(service: str, operation: str, params: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
     if service == "secretsmanager":
         yield f"secretsmanager:{operation}", str(params["SecretId"]), None
+    elif service == "sqs":  # authorised on the queue its URL names
+        yield f"sqs:{operation}", str(params["QueueUrl"]), None
     elif service == "cognito-idp":  # the admin API is authorised on the user pool
         yield f"cognito-idp:{operation}", str(params["UserPoolId"]), None
     elif service == "ses":  # SESv2 SendEmail is authorised on the sender's identity
@@ -176,6 +180,8 @@ def recorder(stack: Stack) -> Iterator[Recorder]:
             "ApiKeyPepperSecret",
             "UserPool",
             "DocumentsBucket",
+            "WebhookQueue",  # issue 9
+            "StripeWebhookSecretsSecret",
         )
     }
     recording = Recorder(names)
@@ -208,6 +214,8 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "UsageFunction": "usage.app",  # issue 7, usage half
         "BillingFunction": "billing.app",
         "InvoicesFunction": "invoices.app",  # issue 8
+        "WebhooksFunction": "webhooks.app",  # issue 9
+        "WebhookWorkerFunction": "webhooks.worker",
     }[function]
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
     if recorder.last_function not in (None, function):
@@ -296,6 +304,29 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
     _drive_tenancy(RecordedApi(stack, recorder), admin, monkeypatch)
 
     assert _invoke(stack, recorder, "DocsFunction", http_event("GET", "/v1/openapi.json"))[0] == 200
+    _drive_webhooks(stack, recorder)
+
+
+def _drive_webhooks(stack: Stack, recorder: Recorder) -> None:
+    """Issue 9: a Stripe event delivered (recorded, queued), delivered again (a duplicate), and
+    one that does not verify; the worker applies the queued one."""
+    from tests.support.webhooks import SECRET, signed_headers, sqs_record, stripe_event
+
+    secret = stack.ref("StripeWebhookSecretsSecret")
+    stack.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=SECRET)
+    payload = stripe_event("evt_observed")
+    for headers, status in (
+        (signed_headers(payload), 200),
+        (signed_headers(payload), 200),
+        (signed_headers(payload, "whsec_other"), 400),
+    ):
+        event = http_event("POST", "/v1/webhooks/stripe", raw_body=payload, headers=headers)
+        assert _invoke(stack, recorder, "WebhooksFunction", event)[0] == status
+    queue = stack.ref("WebhookQueue")
+    [message] = stack.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    arn = stack.registry.lookup("WebhookQueue", "Arn")
+    batch = {"Records": [sqs_record(message["Body"], arn, message["MessageId"])]}
+    assert _invoke(stack, recorder, "WebhookWorkerFunction", batch)[1] == {"batchItemFailures": []}
 
 
 def _drive_tenancy(api: RecordedApi, admin: User, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -564,8 +595,9 @@ def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: p
     for function, held in granted.items():
         for action, resource, prefixes in held:
             if (
-                not action.startswith(("dynamodb:", "secretsmanager:", "ses:", "cognito-idp:", "s3:"))
+                not action.startswith(("dynamodb:", "secretsmanager:", "ses:", "cognito-idp:", "s3:", "sqs:"))
                 or action in LAMBDA_ACTIONS
+                or (function, action) in LAMBDA_GRANTS
             ):
                 continue  # logs, the DLQ and stream reads are Lambda's doing, not the code's
             for pattern in sorted(prefixes) if prefixes else [None]:

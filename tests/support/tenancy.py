@@ -141,3 +141,11 @@ def reset_function_caches() -> None:
     from invoices import wiring as invoices_wiring  # issue 8
 
     invoices_wiring.reset()
+    from webhooks import routes as webhook_routes  # issue 9
+    from webhooks import wiring as webhook_wiring
+    from webhooks import worker as webhook_worker
+
+    webhook_routes.pipeline.cache_clear()
+    webhook_routes.stripe_verifier.cache_clear()
+    webhook_worker.worker.cache_clear()
+    webhook_wiring.set_appliers(None)
