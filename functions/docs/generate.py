@@ -23,6 +23,7 @@ from invoices import invoices as invoices_routes
 from invoices import settings as invoices_settings
 from invoices import subscription_invoice as invoices_subscription
 from usage.routes import router as usage_router
+from webhooks.routes import router as webhooks_router
 
 from accounts import accounts, api_keys, audit, invitations, join_requests, me, members
 from auth.routes import router as auth_router
@@ -98,6 +99,7 @@ def document() -> dict[str, Any]:
         invoices_subscription,
     ):  # issue 8, invoices
         app.include_router(invoices_module.router)
+    app.include_router(webhooks_router)  # issue 9
     generated = app.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,

@@ -89,7 +89,8 @@ def raw_body() -> bytes:
             400: (
                 "The Stripe-Signature header is missing or does not verify (wrong signature or "
                 "secret, a timestamp too old, an altered body), or the body is not an event: "
-                "nothing was recorded"
+                "nothing was recorded. Also a malformed HTTP request refused by API Gateway "
+                "(`message` only)"
             )
         },
     ),

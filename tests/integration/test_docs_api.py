@@ -147,6 +147,8 @@ SUCCESS = {
     ("post", "/v1/invoices/{invoice_id}/pdf"): "200",
     ("get", "/v1/invoices/{invoice_id}/credit-notes/{credit_note_id}/pdf"): "200",
     ("post", "/v1/accounts/{account_id}/subscription/invoice"): "201",
+    # issue 9, the webhook pipeline
+    ("post", "/v1/webhooks/stripe"): "200",
 }
 
 
