@@ -1,4 +1,4 @@
-"""`python -m benchmarks [cold|cost|throughput|local|authorizer|usage|pdf|finalise ...]`: run the
+"""`python -m benchmarks [cold|cost|throughput|local|authorizer|usage|pdf|finalise|webhook ...]`: run the
 benchmarks and print the report.
 
 Figures only: nothing asserts on timing, and the exit status is 0 unless a benchmark itself
@@ -23,6 +23,7 @@ from benchmarks import (
     pdf_render,
     throughput,
     usage_cost,
+    webhook,
 )
 from benchmarks.harness import restart_moto
 
@@ -35,6 +36,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "usage": usage_cost.run,  # issue 7, usage half
     "pdf": pdf_render.run,  # issue 8: invoice PDF render time
     "finalise": finalisation.run,  # issue 8: finalisation operations, latency, 50 concurrent
+    "webhook": webhook.run,  # issue 9: webhook route cold start, acknowledgement, worker throughput
 }
 
 
