@@ -13,7 +13,8 @@ again; nothing is lost between the two writes. The worker (functions/webhooks/wo
 `WebhookWorker.handle` for each queued message: an entry already `applied` is skipped (SQS
 delivers at least once), else the provider's `EventApplier` applies it and the entry is marked
 `applied` with the outcome. An applier's exception propagates: the message is retried, then
-dead-lettered.
+dead-lettered. The skip saves work, it is not a lock: two copies of one event handled at the same
+instant may both be applied, which appliers tolerate (they are idempotent; tally.payments.events).
 
 Each provider plugs in a `Verifier` (Stripe: tally.payments.stripe_webhooks) and an
 `EventApplier`; the ledger, the queue and this module are shared. Nothing here imports a
