@@ -12,7 +12,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # Defined with the domain errors, so modules that raise it (tally.parameters) need no pydantic.
-from tally.errors import SettingsError
+from tally.errors import SettingsError as SettingsError
 
 
 class Settings(BaseModel):
