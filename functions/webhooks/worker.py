@@ -18,7 +18,8 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -34,6 +35,9 @@ from webhooks import wiring
 # Before anything logs: the AWS SDK's debug lines carry passwords and tokens (decision 10).
 quiet_sdk_loggers()
 logger = Logger()
+# The process's metrics (EMF), flushed after each batch: the outcomes counted here and whatever the
+# appliers count on their own Metrics() (the same store, POWERTOOLS_METRICS_NAMESPACE).
+metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -48,6 +52,8 @@ def worker() -> WebhookWorker:
 def record_handler(record: SQSRecord) -> None:
     event = from_message(record.body)
     applied = worker().handle(event)
+    # WebhookEventsApplied / WebhookEventsUnchanged / WebhookEventsIgnored
+    metrics.add_metric(name=f"WebhookEvents{applied.outcome.title()}", unit=MetricUnit.Count, value=1)
     # Ids and types only: a payload may hold customers' personal data (decision 10).
     logger.info(
         "Webhook event handled",
@@ -61,6 +67,7 @@ def record_handler(record: SQSRecord) -> None:
     )
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(

@@ -187,14 +187,20 @@ def test_a_rotation_accepts_both_secrets_then_only_the_new_one(webhooks: Stack) 
     ]
 
 
-def test_the_worker_applies_queued_events_and_marks_them_applied(webhooks: Stack) -> None:
+def test_the_worker_applies_queued_events_and_marks_them_applied(
+    webhooks: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
     for event_id in ("evt_w1", "evt_w2"):
         assert deliver(webhooks, stripe_event(event_id))[0] == 200
     queued = [(m["MessageId"], m["Body"]) for m in messages(webhooks)]
+    capsys.readouterr()
 
     answer = run_worker(webhooks, queued)  # the placeholder Stripe applier
 
     assert answer == {"batchItemFailures": []}
+    # The outcomes are counted (EMF on stdout, flushed after the batch).
+    [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf["WebhookEventsIgnored"] == [1.0, 1.0]
     for event_id in ("evt_w1", "evt_w2"):
         item = ledger(webhooks, event_id)
         assert item is not None
