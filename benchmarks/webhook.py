@@ -194,7 +194,7 @@ def _worker(stack: Stack, queued: list[tuple[str, str]]) -> list[str]:
         for batch in batches:
             event = {"Records": [sqs_record(body, arn, message_id) for message_id, body in batch]}
             started = time.perf_counter()
-            answer = worker.lambda_handler(event, FakeContext())  # type: ignore[arg-type]
+            answer = worker.lambda_handler(event, FakeContext())
             spent += time.perf_counter() - started
             if answer["batchItemFailures"]:
                 raise RuntimeError(f"the worker failed records: {answer}")

@@ -106,7 +106,7 @@ def run_worker(
     with stack.environment("WebhookWorkerFunction"):
         return lambda_handler(
             {"Records": [sqs_record(body, arn, message_id) for message_id, body in bodies]},
-            FakeContext(),  # type: ignore[arg-type]
+            FakeContext(),
         )
 
 
