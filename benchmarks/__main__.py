@@ -1,4 +1,4 @@
-"""`python -m benchmarks [cold|cost|throughput|local|authorizer|usage|pdf|finalise|webhook ...]`: run the
+"""`python -m benchmarks [cold|cost|throughput|local|authorizer|usage|pdf|finalise|jobs|webhook ...]`: run the
 benchmarks and print the report.
 
 Figures only: nothing asserts on timing, and the exit status is 0 unless a benchmark itself
@@ -19,6 +19,7 @@ from benchmarks import (
     cold_start,
     dynamo_cost,
     finalisation,
+    jobs_cost,
     local_load,
     pdf_render,
     throughput,
@@ -36,6 +37,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "usage": usage_cost.run,  # issue 7, usage half
     "pdf": pdf_render.run,  # issue 8: invoice PDF render time
     "finalise": finalisation.run,  # issue 8: finalisation operations, latency, 50 concurrent
+    "jobs": jobs_cost.run,  # issue 10: planner reads per run at two table sizes, renewals' time
     "webhook": webhook.run,  # issue 9: webhook route cold start, acknowledgement, worker throughput
 }
 

@@ -74,7 +74,7 @@ class StackProcess:
             "TALLY_ADMIN_PASSWORD": ADMIN["password"],
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local", "--port", str(port)],
+            [sys.executable, "-m", "local", "--port", str(port), "--stripe-port", "0"],
             cwd=ROOT,
             env=environment,
             stdin=subprocess.DEVNULL,

@@ -2,8 +2,10 @@
 
 Settings: PORT (3000), AWS_DEFAULT_REGION (eu-west-1), TALLY_ADMIN_EMAIL and
 TALLY_ADMIN_PASSWORD (the seeded platform admin), TALLY_LOCAL_CONCURRENCY (instances per
-function, 4); `--parameter Name=Value` overrides a template parameter. Prints one line,
-"Tally local stack ready at <url> (admin <email>)", once it serves.
+function, 4), TALLY_LOCAL_QUEUE_RETRY_SECONDS (how soon a message a function failed on is
+retried, 1), STRIPE_PORT or --stripe-port (the local Stripe, 12111; 0 = any free port);
+`--parameter Name=Value` overrides a template parameter. Prints one line,
+"Tally local stack ready at <url> (admin <email>)", once it serves, then where the local Stripe is.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seconds, got {text!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -53,12 +65,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="instances (worker processes) per function at most; never above ReservedConcurrentExecutions",
     )
     parser.add_argument(
+        "--queue-retry-seconds",
+        type=_seconds,
+        default=os.environ.get("TALLY_LOCAL_QUEUE_RETRY_SECONDS") or "1",
+        help="a message a function failed on is visible again after this (or the queue's VisibilityTimeout"
+        " when shorter)",
+    )
+    parser.add_argument(
         "--parameter",
         type=_parameter,
         action="append",
         default=[],
         metavar="NAME=VALUE",
         help="override a template parameter (repeatable)",
+    )
+    parser.add_argument(
+        "--stripe-port",
+        type=int,
+        default=int(os.environ.get("STRIPE_PORT") or "12111"),
+        help="the local Stripe's port (0: any free port)",
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return parser.parse_args(argv)
@@ -90,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         region=args.region,
         parameters=dict(args.parameter),
         concurrency=args.concurrency,
+        queue_retry_visibility=args.queue_retry_seconds,
+        stripe_port=args.stripe_port,
         admin_email=os.environ.get("TALLY_ADMIN_EMAIL") or DEFAULT_ADMIN_EMAIL,
         admin_password=os.environ.get("TALLY_ADMIN_PASSWORD") or DEFAULT_ADMIN_PASSWORD,
     )
@@ -100,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         print(stack.ready_line(), flush=True)
+        stripe_line = stack.stripe_line()
+        if stripe_line:
+            print(stripe_line, flush=True)
         while not stopping.wait(0.5):
             pass
         log.info("stopping")

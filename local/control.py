@@ -6,6 +6,12 @@
                                  {"now": null} returns to the system clock (every invocation
                                  after the answer sees the new clock, in every instance)
 - GET  /_local/streams/drain     blocks until every stream poller delivered what its stream held
+- GET  /_local/queues/drain      blocks (10 s, or ?timeout=) until every SQS poller's queue is empty
+                                 and no batch is in flight: {"drained": true} (504 false on timeout)
+- GET  /_local/schedules         the ScheduleV2 schedules: {"schedules": [{name, function, ...}]}
+- POST /_local/schedules/<name>/run  {"as_of"?: iso8601} invokes the target once with the Input
+                                 (+ as_of), waits for the queues to drain (30 s, or ?timeout=):
+                                 {schedule, function, result, drained, worker_invocations}
 - GET  /_local/routes            the route table read from template.yaml
 - GET  /_local/resources         moto's endpoint and region, and what each created resource is
                                  called locally (to point the AWS CLI or a script at them)
@@ -22,14 +28,16 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from local.clock import LocalClock
 from local.errors import InvocationError
 from local.events import HttpRequest, HttpResult
 from local.invoker import Invoker
 from local.mailbox import PAGE_HEADERS, Mailbox, page
+from local.queues import QueuePollers
 from local.routes import RouteTable
+from local.schedules import DEFAULT_RUN_TIMEOUT, ScheduleInputError, Schedules
 from local.streams import StreamPollers
 
 log = logging.getLogger("local.control")
@@ -42,6 +50,18 @@ def _iso(moment: datetime) -> str:
 def _query_value(request: HttpRequest, name: str) -> str | None:
     values = parse_qs(request.raw_query).get(name)
     return values[-1] if values else None
+
+
+def _timeout(request: HttpRequest, default: float) -> float | None:
+    """`?timeout=` seconds (at most 600), else the default; None when it is not a number."""
+    text = _query_value(request, "timeout")
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return min(max(value, 0.0), 600.0) if value == value else None  # NaN is not a number
 
 
 def parse_instant(text: str) -> datetime:
@@ -59,6 +79,8 @@ class Control:
         resources: Callable[[], dict[str, Any]] = dict,
         drain_timeout: float = 10.0,
         mailbox: Mailbox | None = None,
+        queues: QueuePollers | None = None,
+        schedules: Schedules | None = None,
     ) -> None:
         self.invoker = invoker
         self.routes = routes
@@ -67,6 +89,8 @@ class Control:
         self.resources = resources
         self.drain_timeout = drain_timeout
         self.mailbox = mailbox or Mailbox()
+        self.queues = queues or QueuePollers([])
+        self.schedules = schedules or Schedules([], invoker, self.queues, streams)
 
     def __call__(self, request: HttpRequest) -> HttpResult:
         method, path = request.method.upper(), request.raw_path.rstrip("/")
@@ -79,6 +103,16 @@ class Control:
         if path == "/_local/streams/drain" and method in {"GET", "POST"}:
             drained = self.streams.drain(self.drain_timeout)
             return HttpResult.json(200 if drained else 504, {"drained": drained})
+        if path == "/_local/queues/drain" and method in {"GET", "POST"}:
+            timeout = _timeout(request, self.drain_timeout)
+            if timeout is None:
+                return HttpResult.json(400, {"message": "timeout must be a number of seconds"})
+            drained = self.queues.drain(timeout)
+            return HttpResult.json(200 if drained else 504, {"drained": drained})
+        if path == "/_local/schedules" and method == "GET":
+            return HttpResult.json(200, {"schedules": self.schedules.listing()})
+        if path.startswith("/_local/schedules/") and path.endswith("/run") and method == "POST":
+            return self._run_schedule(path.removeprefix("/_local/schedules/").removesuffix("/run"), request)
         if path == "/_local/routes" and method == "GET":
             return HttpResult.json(200, {"routes": self._routes()})
         if path == "/_local/resources" and method == "GET":
@@ -113,6 +147,35 @@ class Control:
             offset = self.clock.set(target)
             log.info("clock: now %s (offset %s)", _iso(target), offset)
         return HttpResult.json(200, {"now": _iso(self.clock.now())})
+
+    def _run_schedule(self, name: str, request: HttpRequest) -> HttpResult:
+        name = unquote(name)
+        if name not in self.schedules.by_name:
+            return HttpResult.json(404, {"message": f"No schedule {name} in the template"})
+        timeout = _timeout(request, DEFAULT_RUN_TIMEOUT)
+        if timeout is None:
+            return HttpResult.json(400, {"message": "timeout must be a number of seconds"})
+        try:
+            payload = json.loads(request.body or b"{}")
+        except ValueError:
+            return HttpResult.json(400, {"message": 'The body must be JSON: {"as_of"?: iso8601}'})
+        if not isinstance(payload, dict):
+            return HttpResult.json(400, {"message": 'Expected {"as_of"?: iso8601}'})
+        as_of = None
+        if payload.get("as_of") is not None:
+            try:
+                as_of = _iso(parse_instant(str(payload["as_of"])))
+            except ValueError:
+                return HttpResult.json(400, {"message": f"Not an ISO-8601 instant: {payload['as_of']!r}"})
+        try:
+            outcome = self.schedules.run(name, as_of, timeout)
+        except ScheduleInputError as exc:
+            return HttpResult.json(400, {"message": str(exc)})
+        return HttpResult(
+            outcome.status,
+            [("content-type", "application/json"), *outcome.headers],
+            json.dumps(outcome.body, default=str).encode(),
+        )
 
     def _routes(self) -> list[dict[str, Any]]:
         return [

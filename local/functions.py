@@ -45,6 +45,40 @@ class StreamSource:
 
 
 @dataclass(frozen=True)
+class QueueSource:
+    """An SQS event source mapping (an Event of Type SQS)."""
+
+    function: str
+    event_name: str
+    queue_arn: str
+    batch_size: int = 10
+    report_batch_item_failures: bool = False
+    filter_patterns: tuple[dict[str, Any], ...] = ()
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency
+    batching_window_s: int = 0  # MaximumBatchingWindowInSeconds: read, not waited for locally
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue_arn.rsplit(":", 1)[-1]
+
+
+@dataclass(frozen=True)
+class ScheduleSource:
+    """An EventBridge Scheduler schedule targeting the function (an Event of Type ScheduleV2)."""
+
+    function: str
+    event_name: str
+    name: str  # the Name property, else the event's key
+    expression: str
+    timezone: str = "UTC"
+    input: str | None = None  # the JSON text the target gets (Scheduler sends "{}" without one)
+    state: str = "ENABLED"
+    description: str | None = None
+    retry_policy: dict[str, Any] | None = None
+    dead_letter_arn: str | None = None
+
+
+@dataclass(frozen=True)
 class HttpEvent:
     """An Event of Type HttpApi, before routing decides its authorizer."""
 
@@ -70,6 +104,8 @@ class FunctionSpec:
     timeout_s: float = 3.0
     http_events: tuple[HttpEvent, ...] = field(default=())
     stream_sources: tuple[StreamSource, ...] = field(default=())
+    queue_sources: tuple[QueueSource, ...] = field(default=())
+    schedules: tuple[ScheduleSource, ...] = field(default=())
     # LoggingConfig: Lambda tells the runtime through AWS_LAMBDA_LOG_FORMAT/AWS_LAMBDA_LOG_LEVEL.
     log_format: str = "Text"
     application_log_level: str | None = None
@@ -164,6 +200,8 @@ def _build_function(
     logging_config = resolver.resolve_property(props.get("LoggingConfig")) or {}
     http_events: list[HttpEvent] = []
     streams: list[StreamSource] = []
+    queues: list[QueueSource] = []
+    schedules: list[ScheduleSource] = []
     for event_name, event in (props.get("Events") or {}).items():
         kind = event.get("Type")
         event_props = event.get("Properties") or {}
@@ -173,6 +211,12 @@ def _build_function(
             source = _stream_source(logical_id, event_name, event_props, resolver)
             if source is not None:
                 streams.append(source)
+        elif kind == "SQS":
+            queue = _queue_source(logical_id, event_name, event_props, resolver)
+            if queue is not None:
+                queues.append(queue)
+        elif kind == "ScheduleV2":
+            schedules.append(_schedule(logical_id, event_name, event_props, resolver))
         else:
             log.debug("%s: event %s of type %s is not emulated locally", logical_id, event_name, kind)
     return FunctionSpec(
@@ -187,6 +231,8 @@ def _build_function(
         timeout_s=float(resolver.resolve_property(props.get("Timeout")) or 3),
         http_events=tuple(http_events),
         stream_sources=tuple(streams),
+        queue_sources=tuple(queues),
+        schedules=tuple(schedules),
         log_format=str(logging_config.get("LogFormat") or "Text"),
         application_log_level=str(level) if (level := logging_config.get("ApplicationLogLevel")) else None,
         reserved_concurrency=_optional_int(
@@ -215,6 +261,60 @@ def _http_event(function: str, event_name: str, props: dict[str, Any], resolver:
     )
 
 
+def _filter_patterns(resolved: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    patterns = []
+    for item in (resolved.get("FilterCriteria") or {}).get("Filters") or []:
+        pattern = item.get("Pattern")
+        patterns.append(json.loads(pattern) if isinstance(pattern, str) else dict(pattern or {}))
+    return tuple(patterns)
+
+
+def _queue_source(
+    function: str, event_name: str, props: dict[str, Any], resolver: Resolver
+) -> QueueSource | None:
+    resolved = resolver.resolve(props)
+    if str(resolved.get("Enabled", True)).lower() == "false":
+        return None
+    queue_arn = resolved.get("Queue")
+    if not isinstance(queue_arn, str) or not queue_arn.startswith("arn:") or ":sqs:" not in queue_arn:
+        raise TemplateError(f"{function}.{event_name}: Queue must resolve to a queue's Arn")
+    scaling = resolved.get("ScalingConfig") or {}
+    return QueueSource(
+        function=function,
+        event_name=event_name,
+        queue_arn=queue_arn,
+        batch_size=_as_int(resolved.get("BatchSize"), 10),
+        report_batch_item_failures="ReportBatchItemFailures" in (resolved.get("FunctionResponseTypes") or []),
+        filter_patterns=_filter_patterns(resolved),
+        maximum_concurrency=_optional_int(scaling.get("MaximumConcurrency")),
+        batching_window_s=_as_int(resolved.get("MaximumBatchingWindowInSeconds"), 0),
+    )
+
+
+def _schedule(function: str, event_name: str, props: dict[str, Any], resolver: Resolver) -> ScheduleSource:
+    resolved = resolver.resolve(props)
+    expression = resolved.get("ScheduleExpression")
+    if not isinstance(expression, str) or not expression:
+        raise TemplateError(f"{function}.{event_name}: a ScheduleV2 event needs a ScheduleExpression")
+    payload = resolved.get("Input")
+    if payload is not None and not isinstance(payload, str):
+        payload = json.dumps(payload)  # CloudFormation takes the JSON text; be lenient with a mapping
+    dead_letter = (resolved.get("DeadLetterConfig") or {}).get("Arn")
+    retry = resolved.get("RetryPolicy")
+    return ScheduleSource(
+        function=function,
+        event_name=event_name,
+        name=str(resolved.get("Name") or event_name),
+        expression=expression,
+        timezone=str(resolved.get("ScheduleExpressionTimezone") or "UTC"),
+        input=payload,
+        state=str(resolved.get("State") or "ENABLED"),
+        description=str(resolved["Description"]) if resolved.get("Description") else None,
+        retry_policy=dict(retry) if isinstance(retry, dict) else None,
+        dead_letter_arn=str(dead_letter) if dead_letter else None,
+    )
+
+
 def _stream_source(
     function: str, event_name: str, props: dict[str, Any], resolver: Resolver
 ) -> StreamSource | None:
@@ -226,10 +326,6 @@ def _stream_source(
         raise TemplateError(f"{function}.{event_name}: Stream must resolve to a table's StreamArn")
     retries = _as_int(resolved.get("MaximumRetryAttempts"), DEFAULT_STREAM_RETRIES)
     on_failure = ((resolved.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
-    patterns = []
-    for item in (resolved.get("FilterCriteria") or {}).get("Filters") or []:
-        pattern = item.get("Pattern")
-        patterns.append(json.loads(pattern) if isinstance(pattern, str) else dict(pattern or {}))
     return StreamSource(
         function=function,
         event_name=event_name,
@@ -238,7 +334,7 @@ def _stream_source(
         starting_position=str(resolved.get("StartingPosition") or "TRIM_HORIZON"),
         maximum_retry_attempts=DEFAULT_STREAM_RETRIES if retries < 0 else retries,
         report_batch_item_failures="ReportBatchItemFailures" in (resolved.get("FunctionResponseTypes") or []),
-        filter_patterns=tuple(patterns),
+        filter_patterns=_filter_patterns(resolved),
         bisect_batch_on_error=str(resolved.get("BisectBatchOnFunctionError", False)).lower() == "true",
         on_failure_arn=str(on_failure) if on_failure else None,
     )

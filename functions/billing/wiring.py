@@ -62,7 +62,17 @@ def subscriptions() -> SubscriptionService:
         DynamoAccountStore(table()),
         time_zone=get_settings().seller_time_zone,
         coupons=coupons(),
+        renewal_anchor=renewal_anchor,
     )
+
+
+def renewal_anchor() -> str:
+    """The seller's renewal anchor (issue 10), read when a subscription starts. Imported here: the
+    invoices' modules are not the catalogue routes' to load at a cold start (decision 11)."""
+    from tally.invoices.dynamo import DynamoSellerStore
+    from tally.invoices.service import SellerSettingsService
+
+    return SellerSettingsService(DynamoSellerStore(table())).current().renewal_anchor
 
 
 @lru_cache(maxsize=1)

@@ -18,10 +18,14 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from billing import coupons as billing_coupons
 from billing import plans as billing_plans
 from billing import subscriptions as billing_subscriptions
+from checkout import placements as checkout_placements
+from checkout import routes as checkout_routes
+from checkout import self_service as checkout_self_service
 from invoices import documents as invoices_documents
 from invoices import invoices as invoices_routes
 from invoices import settings as invoices_settings
 from invoices import subscription_invoice as invoices_subscription
+from jobs import routes as jobs_routes
 from usage.routes import router as usage_router
 from webhooks.routes import router as webhooks_router
 
@@ -99,6 +103,9 @@ def document() -> dict[str, Any]:
         invoices_subscription,
     ):  # issue 8, invoices
         app.include_router(invoices_module.router)
+    for checkout_module in (checkout_routes, checkout_self_service, checkout_placements):  # issue 9
+        app.include_router(checkout_module.router)
+    app.include_router(jobs_routes.router)  # issue 10, scheduled jobs
     app.include_router(webhooks_router)  # issue 9
     generated = app.get_openapi_json_schema(
         title=TITLE,

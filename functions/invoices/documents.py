@@ -38,7 +38,10 @@ LINKED = {
         "headers": {"Location": {"schema": {"type": "string"}}},
     },
 }
-NO_PDF = {404: "No such invoice or credit note", 409: "A draft has no PDF: finalise it first"}
+NO_PDF = {
+    404: "No such invoice or credit note",
+    409: "A draft has no PDF: finalise it first (or Stripe has not published it yet)",
+}
 
 
 def _numbered(invoice: Invoice) -> str:
@@ -47,9 +50,9 @@ def _numbered(invoice: Invoice) -> str:
     return invoice.number
 
 
-def _answer(url: str, key: str, redirect: str | None) -> Response[PdfOut]:
+def _answer(url: str, key: str | None, redirect: str | None) -> Response[PdfOut]:
     """The link in JSON; with `redirect`, a 302 to it (carrying the same JSON)."""
-    body = PdfOut(url=url, expires_in=LINK_SECONDS, key=key)
+    body = PdfOut(url=url, expires_in=LINK_SECONDS if key is not None else None, key=key)
     headers = {"Location": url, "Cache-Control": "no-store"} if redirect else {}
     return Response(
         status_code=302 if redirect else 200, content_type="application/json", body=body, headers=headers
@@ -71,6 +74,11 @@ def _answer(url: str, key: str, redirect: str | None) -> Response[PdfOut]:
 )
 def invoice_pdf(invoice_id: InvoiceId, redirect: Redirect = None) -> Response[PdfOut]:
     invoice = readable(invoice_id)
+    if invoice.source == "stripe":
+        # Stripe renders and hosts a mirrored invoice's PDF; Tally holds no seller copy to render it.
+        if invoice.invoice_pdf is None:
+            raise Conflict("Stripe has not published this invoice's PDF yet", field="invoice_id")
+        return _answer(invoice.invoice_pdf, None, redirect)
     number = _numbered(invoice)
     return _answer(
         notices().invoice_link(invoice), document_key("invoice", invoice.account_id, number), redirect
@@ -88,6 +96,8 @@ def invoice_pdf(invoice_id: InvoiceId, redirect: Redirect = None) -> Response[Pd
 def render_invoice_pdf(invoice_id: InvoiceId) -> PdfOut:
     admin()
     invoice = invoices().get(invoice_id)
+    if invoice.source == "stripe":
+        raise Conflict("Stripe renders an invoice mirrored from it: open its PDF instead", field="invoice_id")
     number = _numbered(invoice)
     stored = notices().document(invoice)
     return PdfOut(

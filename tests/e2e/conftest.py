@@ -37,6 +37,7 @@ class StackProcess:
         environment = {
             **os.environ,
             "PORT": str(port),
+            "STRIPE_PORT": "0",  # the local Stripe on any free port (GET /_local/resources says which)
             "TALLY_ADMIN_EMAIL": ADMIN_EMAIL,
             "TALLY_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "PYTHONUNBUFFERED": "1",

@@ -80,6 +80,24 @@ EXPECTED_422 = [
             }
         },
     },
+    # Issue 9: a checkout's and the billing portal's return URLs must be on an origin the seller
+    # allows (no open redirect), its coupon must apply and its plan be priced in the cycle and
+    # currency asked; a plan change needs a price in the subscription's currency. Each is a 422
+    # naming the field, in words.
+    {
+        "include-method": "POST",
+        "include-path": [
+            "/v1/billing/checkout",
+            "/v1/billing/portal",
+            "/v1/billing/subscription/preview-change",
+            "/v1/billing/subscription/change",
+        ],
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"],
+            }
+        },
+    },
     # Audit and violation cursors are opaque: the schema says a string, but only one the API gave
     # reads (a drawn one is 422 naming `cursor`). Stats without an account, from a caller with
     # several (the fuzzing admin creates accounts), is 422 naming the X-Account-Id header to send.
@@ -93,6 +111,8 @@ EXPECTED_422 = [
             # issue 8: invoice cursors are opaque too, and `from` must come before `to`
             "/v1/invoices",
             "/v1/accounts/{account_id}/invoices",
+            # issue 10: job-run cursors are opaque
+            "/v1/jobs/runs",
         ],
         "checks": {
             "positive_data_acceptance": {

@@ -52,6 +52,9 @@ PATH_RESOURCES: dict[str, Callable[[Side], str]] = {
     # issue 8: B's invoice, drafted by a platform admin
     "invoice_id": lambda t: t.invoice_id,
     "credit_note_id": lambda t: t.credit_note_id,
+    # issue 9: placements belong to no tenant (any signed-in user reads one)
+    "location_id": lambda t: "dakar",
+    "category_id": lambda t: "plumbers",
 }
 # Body fields that name another tenant's resource, filled with B's.
 BODY_RESOURCES: dict[str, Callable[[Side], str]] = {"token": lambda t: t.invitation_token}

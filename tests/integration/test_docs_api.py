@@ -147,6 +147,19 @@ SUCCESS = {
     ("post", "/v1/invoices/{invoice_id}/pdf"): "200",
     ("get", "/v1/invoices/{invoice_id}/credit-notes/{credit_note_id}/pdf"): "200",
     ("post", "/v1/accounts/{account_id}/subscription/invoice"): "201",
+    # issue 9, checkout
+    ("post", "/v1/billing/checkout"): "201",
+    ("get", "/v1/billing/subscription"): "200",
+    ("post", "/v1/billing/portal"): "200",
+    ("post", "/v1/billing/subscription/cancel"): "200",
+    ("post", "/v1/billing/subscription/resume"): "200",
+    ("post", "/v1/billing/subscription/preview-change"): "200",
+    ("post", "/v1/billing/subscription/change"): "200",
+    ("get", "/v1/placements/{location_id}/{category_id}"): "200",
+    # issue 10, scheduled jobs
+    ("get", "/v1/jobs/runs"): "200",
+    ("get", "/v1/jobs/dead-letters"): "200",
+    ("post", "/v1/jobs/dead-letters/{message_id}/replay"): "200",
     # issue 9, the webhook pipeline
     ("post", "/v1/webhooks/stripe"): "200",
 }

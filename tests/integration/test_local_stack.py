@@ -221,6 +221,8 @@ def _offline(template_path: Path) -> tuple[Template, Resolver, ResourceRegistry]
             attributes["StreamArn"] = (
                 f"arn:aws:dynamodb:{REGION}:123456789012:table/local-{resource.logical_id}/stream/2026-01-01"
             )
+            if resource.type == "AWS::SQS::Queue":  # an SQS event source needs a queue's Arn
+                attributes["Arn"] = f"arn:aws:sqs:{REGION}:123456789012:local-{resource.logical_id}"
             registry.physical[resource.logical_id] = PhysicalResource(
                 resource.logical_id, resource.type, f"local-{resource.logical_id}", attributes
             )
@@ -1350,7 +1352,17 @@ def test_no_worker_outlives_the_stack(signal_name: str) -> None:
     """`python -m local` stopped (SIGTERM: it stops its workers) or killed (they notice and exit)."""
     port = _free_port()
     process = subprocess.Popen(  # noqa: S603 - this interpreter running the local stack
-        [sys.executable, "-m", "local", "--template", str(FIXTURE), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "--template",
+            str(FIXTURE),
+            "--port",
+            str(port),
+            "--stripe-port",
+            "0",
+        ],
         cwd=ROOT,
         env={key: value for key, value in os.environ.items() if key != "AWS_ENDPOINT_URL"},
         stdin=subprocess.DEVNULL,

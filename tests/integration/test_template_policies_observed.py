@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from importlib import resources
 from typing import Any
@@ -48,9 +48,11 @@ NOT_EXERCISED = {
     ("BillingFunction", "dynamodb:GetItem", "idempotency#*"),
     # The email ledger gives its claim back when SES refuses or fails a send (none does here).
     ("InvoicesFunction", "dynamodb:DeleteItem", "EMAIL#*"),
+    ("CheckoutFunction", "dynamodb:GetItem", "idempotency#*"),
+    ("JobsWorkerFunction", "dynamodb:DeleteItem", "EMAIL#*"),
+    # Subscriptions past a trial's grace period are read only when the seller sets one (none here).
+    ("JobsPlannerFunction", "dynamodb:Query", "TRIAL_GRACE_DUE"),
 }
-# Grants Lambda uses for a function, not its code: the stream mapping's on-failure destination.
-LAMBDA_GRANTS = {("TrackingCounterFunction", "sqs:SendMessage")}
 # What Lambda itself does with the function's role (stream polling), not the function's code.
 LAMBDA_ACTIONS = {
     "dynamodb:DescribeStream",
@@ -122,7 +124,9 @@ def _queried(params: dict[str, Any]) -> tuple[str, str]:
     assert found, params["KeyConditionExpression"]
     key_name = names.get(found[1], found[1])
     index = params.get("IndexName")
-    assert key_name == (f"{index}PK" if index else "PK"), params
+    # GSI1PK, GSI2PK; the due index's DUEPK (issue 10).
+    expected = {"DueIndex": "DUEPK"}.get(index or "", f"{index}PK" if index else "PK")
+    assert key_name == expected, params
     resource = f"{params['TableName']}/index/{index}" if index else params["TableName"]
     return resource, str(params["ExpressionAttributeValues"][found[2]]["S"])
 
@@ -130,12 +134,14 @@ def _queried(params: dict[str, Any]) -> tuple[str, str]:
 def _as_iam(service: str, operation: str, params: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
     if service == "secretsmanager":
         yield f"secretsmanager:{operation}", str(params["SecretId"]), None
-    elif service == "sqs":  # authorised on the queue its URL names
-        yield f"sqs:{operation}", str(params["QueueUrl"]), None
     elif service == "cognito-idp":  # the admin API is authorised on the user pool
         yield f"cognito-idp:{operation}", str(params["UserPoolId"]), None
     elif service == "ses":  # SESv2 SendEmail is authorised on the sender's identity
         yield f"ses:{operation}", parseaddr(str(params["FromEmailAddress"]))[1], None
+    elif service == "sqs":
+        # Batch calls are authorised as their single form (SendMessageBatch as SendMessage).
+        action = operation.removesuffix("Batch")
+        yield f"sqs:{action}", str(params["QueueUrl"]), None
     elif service == "s3":
         # HeadObject is authorised as GetObject, and answers 404 for a missing key only with
         # ListBucket on the bucket (403 otherwise); a presigned GET is signed for GetObject.
@@ -178,8 +184,11 @@ def recorder(stack: Stack) -> Iterator[Recorder]:
             "VisitorSaltSecret",
             "SenderEmailIdentity",
             "ApiKeyPepperSecret",
+            "StripeSecretKeySecret",  # issue 9
             "UserPool",
             "DocumentsBucket",
+            "JobsQueue",  # issue 10: queues by URL
+            "JobsDeadLetterQueue",
             "WebhookQueue",  # issue 9
             "StripeWebhookSecretsSecret",
         )
@@ -214,6 +223,10 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "UsageFunction": "usage.app",  # issue 7, usage half
         "BillingFunction": "billing.app",
         "InvoicesFunction": "invoices.app",  # issue 8
+        "CheckoutFunction": "checkout.app",  # issue 9
+        "JobsPlannerFunction": "jobs.planner",  # issue 10
+        "JobsWorkerFunction": "jobs.worker",
+        "JobsFunction": "jobs.app",
         "WebhooksFunction": "webhooks.app",  # issue 9
         "WebhookWorkerFunction": "webhooks.worker",
     }[function]
@@ -303,14 +316,21 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
     _drive_sign_in(stack, recorder)
     _drive_tenancy(RecordedApi(stack, recorder), admin, monkeypatch)
 
+    _drive_jobs(stack, recorder, admin)
+
     assert _invoke(stack, recorder, "DocsFunction", http_event("GET", "/v1/openapi.json"))[0] == 200
-    _drive_webhooks(stack, recorder)
+    _drive_webhooks(stack, recorder, monkeypatch)
 
 
-def _drive_webhooks(stack: Stack, recorder: Recorder) -> None:
+def _drive_webhooks(stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 9: a Stripe event delivered (recorded, queued), delivered again (a duplicate), and
-    one that does not verify; the worker applies the queued one."""
-    from tests.support.webhooks import SECRET, signed_headers, sqs_record, stripe_event
+    one that does not verify; the worker applies the queued one (with a fake applier: the
+    pipeline's own calls; the Stripe applier's are driven on their own)."""
+    from webhooks import wiring
+
+    from tests.support.webhooks import SECRET, FakeApplier, signed_headers, sqs_record, stripe_event
+
+    monkeypatch.setitem(wiring.BUILDERS, "stripe", FakeApplier)
 
     secret = stack.ref("StripeWebhookSecretsSecret")
     stack.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=SECRET)
@@ -370,6 +390,7 @@ def _drive_tenancy(api: RecordedApi, admin: User, monkeypatch: pytest.MonkeyPatc
     expect(api.call(admin, "POST", "/v1/auth/logout"), 200)  # a Cognito user: AdminUserGlobalSignOut
 
     _drive_billing(api, admin, tenant.owner)
+    _drive_checkout(api, admin, tenant.owner)
 
     # Client retries: the second is answered from the idempotency record.
     once = {"idempotency-key": "k1"}
@@ -420,6 +441,94 @@ def _drive_billing(api: RecordedApi, admin: User, owner: User) -> None:
     assert billing(admin, "POST", "/v1/coupons/welcome/deactivate")[0] == 200
     assert billing(admin, "POST", "/v1/coupons", {**coupon, "code": "oneoff", "percent_off": "5"})[0] == 201
     _drive_invoices(api, admin, owner, account_id)
+
+
+def _drive_checkout(api: RecordedApi, admin: User, owner: User) -> None:
+    """Issue 9: checkouts with a coupon and a placement until it is full, an expired reservation
+    reclaimed, a retry answered from its idempotency record, the placement read, and the
+    self-service routes of a subscription paid through Stripe, whose key is read from Secrets
+    Manager (Stripe itself is a stub of its HTTP API under the real SDK)."""
+    import os
+
+    import stripe
+    from checkout import wiring
+
+    from tally.accounts.dynamo.table import BillingTable
+    from tally.audit.records import Actor, AuditContext
+    from tally.billing import subscription_state as machine
+    from tally.billing.periods import Period
+    from tally.parameters import SecretString
+    from tally.payments.stripe_gateway import StripeGateway
+    from tally.subscriptions.dynamo import DynamoSubscriptionStore
+    from tests.support.stripe_http import StubStripeHttp
+
+    http = StubStripeHttp()
+
+    def client() -> stripe.StripeClient:
+        key = SecretString(os.environ["STRIPE_SECRET_KEY_ARN"], "STRIPE_SECRET_KEY_ARN")()
+        return stripe.StripeClient(key, http_client=http, max_network_retries=0)
+
+    company = {"name": "Plombiers SARL", "email": "p@example.com", "country": "SN", "currency": "EUR"}
+    account_id = expect(api.call(owner, "POST", "/v1/accounts", company), 201)["id"]
+
+    def checkout(who: User, method: str, path: str, body: Any = None, key: str | None = None) -> int:
+        headers = {"x-account-id": account_id} | ({"idempotency-key": key} if key else {})
+        event = http_event(method, path, body=body, claims=who.claims(), headers=headers)
+        event["requestContext"]["requestId"] = f"req-{path}-{key}-{len(http.requests)}"
+        return _invoke(api.stack, api.recorder, "CheckoutFunction", event)[0]
+
+    urls = {"success_url": "https://app.example.com/ok", "cancel_url": "https://app.example.com/ko"}
+    placed = {
+        "plan": "bronze",
+        "cycle": "monthly",
+        "currency": "EUR",
+        "coupon": "ONEOFF",
+        "placement": {"location_id": "dakar", "category_id": "bakers"},
+        **urls,
+    }
+    wiring.use_stripe(StripeGateway(client))
+    try:
+        for index in range(5):
+            assert checkout(owner, "POST", "/v1/billing/checkout", placed, f"c{index}") == 201
+        assert checkout(owner, "POST", "/v1/billing/checkout", placed, "c0") == 201  # a retry
+        assert checkout(owner, "POST", "/v1/billing/checkout", placed, "c5") == 409  # full
+        clock.set_clock(FixedClock(datetime.now(UTC) + timedelta(minutes=32)))
+        try:
+            assert checkout(owner, "POST", "/v1/billing/checkout", placed, "c6") == 201  # reclaims
+        finally:
+            clock.set_clock(None)
+        assert checkout(owner, "GET", "/v1/placements/dakar/bakers") == 200
+        plain = {"plan": "bronze", "cycle": "monthly", "currency": "EUR", **urls}
+        assert checkout(admin, "POST", "/v1/billing/checkout", plain, "a1") == 201  # staff (MFA)
+        now = datetime.now(UTC)
+        subscription = machine.start_active(
+            id="sub_observed",
+            account_id=account_id,
+            plan_code="bronze",
+            plan_version=1,
+            cycle="monthly",
+            currency="EUR",
+            time_zone="Europe/Paris",
+            period=Period(0, now - timedelta(days=1), now + timedelta(days=29)),
+            at=now,
+            reason="Checkout completed",
+            collection="stripe",
+        ).model_copy(update={"stripe_subscription_id": "sub_stripe", "stripe_customer_id": "cus_1"})
+        table = BillingTable(clients.dynamodb(), api.stack.ref("BillingTable"))
+        DynamoSubscriptionStore(table).create(
+            subscription, None, None, AuditContext(Actor.system("t"), "r", None, None)
+        )
+        base = "/v1/billing/subscription"
+        assert checkout(owner, "GET", base) == 200
+        assert checkout(owner, "POST", f"{base}/cancel") == 200
+        assert checkout(owner, "POST", f"{base}/resume") == 200
+        assert checkout(owner, "POST", f"{base}/preview-change", {"plan": "silver"}) == 200
+        assert checkout(owner, "POST", f"{base}/change", {"plan": "silver"}) == 200
+        assert (
+            checkout(owner, "POST", "/v1/billing/portal", {"return_url": "https://app.example.com/b"}) == 200
+        )
+    finally:
+        wiring.use_stripe(None)
 
 
 def _drive_invoices(api: RecordedApi, admin: User, owner: User, account_id: str) -> None:
@@ -595,9 +704,8 @@ def test_calls_and_grants_match(stack: Stack, recorder: Recorder, monkeypatch: p
     for function, held in granted.items():
         for action, resource, prefixes in held:
             if (
-                not action.startswith(("dynamodb:", "secretsmanager:", "ses:", "cognito-idp:", "s3:", "sqs:"))
+                not action.startswith(("dynamodb:", "secretsmanager:", "ses:", "cognito-idp:", "s3:"))
                 or action in LAMBDA_ACTIONS
-                or (function, action) in LAMBDA_GRANTS
             ):
                 continue  # logs, the DLQ and stream reads are Lambda's doing, not the code's
             for pattern in sorted(prefixes) if prefixes else [None]:
@@ -690,3 +798,109 @@ def _drive_usage(stack: Stack, recorder: Recorder, owner: User, admin: User) -> 
     overrides = {"reason": "Observed", "quotas": {"sms": None}}
     assert usage("PUT", f"{account}/overrides", admin, overrides)[0] == 200
     assert usage("GET", "/v1/quota-violations", admin)[0] == 200
+
+
+# --- issue 10, scheduled jobs ------------------------------------------------------------------
+
+
+def _drive_jobs(stack: Stack, recorder: Recorder, admin: User) -> None:
+    """Each daily job planned (the planner) and worked (the worker, fed from JobsQueue as the event
+    source mapping feeds it): a renewal, a trial's reminders and end, an expiry; an item failing
+    until it is dead-lettered; its listing and replay, and the runs (JobsFunction)."""
+    from tally.billing.catalogue_files import load_catalogue
+    from tally.jobs import wiring
+    from tally.plans.dynamo import DynamoPlanStore
+    from tally.plans.service import CatalogueService
+    from tally.subscriptions.service import SubscriptionService
+    from tests.support.billing import CONTEXT
+    from tests.support.jobs import sqs_event
+    from tests.support.tenancy import seed_account
+
+    start = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    clock.set_clock(FixedClock(start))
+    try:
+        with stack.environment("JobsPlannerFunction"):
+            wiring.reset()
+            table = wiring.table()
+            catalogue = CatalogueService(DynamoPlanStore(table))
+            catalogue.import_catalogue(load_catalogue("smartqueue"), CONTEXT)
+            service = SubscriptionService(
+                wiring.deps().subscriptions, catalogue, DynamoAccountStore(table), time_zone="Europe/Paris"
+            )
+            for account_id in ("acc_renews", "acc_trial", "acc_ends"):
+                seed_account(
+                    stack, account_id, email=f"{account_id}@example.com", country="SN", currency="XOF"
+                )
+                seed_member(stack, account_id, User(f"sub-{account_id}", f"owner-{account_id}@example.com"))
+                active = "Deal" if account_id != "acc_trial" else None
+                service.start(account_id, "essential", "monthly", "XOF", CONTEXT, active_reason=active)
+            service.cancel("acc_ends", True, "Moving on", CONTEXT)
+            wiring.reset()
+        queue, dead_letters = stack.ref("JobsQueue"), stack.ref("JobsDeadLetterQueue")
+        sqs = clients.sqs()
+
+        def plan(job: str, as_of: datetime) -> None:
+            clock.set_clock(FixedClock(as_of))
+            _invoke(stack, recorder, "JobsPlannerFunction", {"job": job, "as_of": as_of.isoformat()})
+
+        def work() -> None:
+            while messages := sqs.receive_message(
+                QueueUrl=queue,
+                MaxNumberOfMessages=10,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            ).get("Messages", []):
+                event = sqs_event([m["Body"] for m in messages], ids=[m["MessageId"] for m in messages])
+                answer = _invoke(stack, recorder, "JobsWorkerFunction", event)[1]
+                assert answer == {"batchItemFailures": []}, answer
+                for message in messages:
+                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+
+        trial_end = start + timedelta(days=14)
+        plan("trials", trial_end - timedelta(days=7))  # a reminder to the owner
+        plan("trials", trial_end)  # the end: incomplete, its first invoice
+        work()
+        period_end = datetime(2026, 4, 1, 10, tzinfo=UTC)
+        plan("recurring-invoicing", period_end)
+        plan("expiry", period_end)  # the end: canceled, the account cancelled
+        work()
+
+        # Dunning (issue 10, its job registered here): the renewal's invoice, unpaid a day past due.
+        renewed = [
+            json.loads(str(item["body"]["S"]))
+            for item in clients.dynamodb().query(
+                TableName=stack.ref("BillingTable"),
+                IndexName="GSI1",
+                KeyConditionExpression="GSI1PK = :pk",
+                ExpressionAttributeValues={":pk": {"S": "INVOICES#acc_renews"}},
+            )["Items"]
+        ]
+        [due] = [invoice["due_date"] for invoice in renewed if invoice["status"] == "open"]
+        overdue = datetime.fromisoformat(due).replace(hour=10, tzinfo=UTC) + timedelta(days=1)
+        plan("dunning", overdue)
+        work()
+
+        # An item that fails every attempt: its reason kept, counted failed, dead-lettered.
+        run_id = "20260401T100000.000000Z-obs"
+        broken = json.dumps(
+            {"job": "trials", "key": "broken", "data": {}, "as_of": period_end.isoformat(), "run": run_id}
+        )
+        sqs.send_message(QueueUrl=queue, MessageBody=broken)
+        for attempt in (1, 2, 3):
+            [message] = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=0)["Messages"]
+            answer = _invoke(stack, recorder, "JobsWorkerFunction", sqs_event([message["Body"]], attempt))[1]
+            assert len(answer["batchItemFailures"]) == 1
+        assert sqs.receive_message(QueueUrl=queue).get("Messages", []) == []  # moved to the DLQ
+
+        def jobs(method: str, path: str, query: dict[str, str] | None = None) -> Any:
+            event = http_event(method, path, claims=admin.claims(), query=query)
+            status, answer = _invoke(stack, recorder, "JobsFunction", event)
+            assert status == 200, (path, answer)
+            return answer
+
+        jobs("GET", "/v1/jobs/runs", {"job": "trials"})
+        [letter] = jobs("GET", "/v1/jobs/dead-letters")["dead_letters"]
+        assert letter["reason"].startswith("KeyError")
+        jobs("POST", f"/v1/jobs/dead-letters/{letter['id']}/replay")
+        assert sqs.receive_message(QueueUrl=dead_letters, VisibilityTimeout=0).get("Messages", []) == []
+    finally:
+        clock.set_clock(None)

@@ -195,16 +195,16 @@ def test_the_worker_applies_queued_events_and_marks_them_applied(
     queued = [(m["MessageId"], m["Body"]) for m in messages(webhooks)]
     capsys.readouterr()
 
-    answer = run_worker(webhooks, queued)  # the placeholder Stripe applier
+    answer = run_worker(webhooks, queued, {"stripe": FakeApplier()})
 
     assert answer == {"batchItemFailures": []}
     # The outcomes are counted (EMF on stdout, flushed after the batch).
     [emf] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert emf["WebhookEventsIgnored"] == [1.0, 1.0]
+    assert emf["WebhookEventsApplied"] == [1.0, 1.0]
     for event_id in ("evt_w1", "evt_w2"):
         item = ledger(webhooks, event_id)
         assert item is not None
-        assert (item["status"]["S"], item["outcome"]["S"]) == ("applied", "ignored")
+        assert (item["status"]["S"], item["outcome"]["S"]) == ("applied", "applied")
 
 
 def test_a_failing_record_is_the_only_one_reported(webhooks: Stack) -> None:
@@ -245,5 +245,6 @@ def test_a_redelivered_message_is_applied_once(webhooks: Stack) -> None:
 def test_a_message_that_is_not_an_event_fails_only_its_record(webhooks: Stack) -> None:
     assert deliver(webhooks, stripe_event("evt_fine"))[0] == 200
     [message] = messages(webhooks)
-    answer = run_worker(webhooks, [("junk", "not json"), (message["MessageId"], message["Body"])])
+    batch = [("junk", "not json"), (message["MessageId"], message["Body"])]
+    answer = run_worker(webhooks, batch, {"stripe": FakeApplier()})
     assert answer == {"batchItemFailures": [{"itemIdentifier": "junk"}]}

@@ -77,6 +77,10 @@ class InMemorySubscriptionStore:
         pointer = self.pointers.get(account_id)
         return self.subscriptions[pointer] if pointer else None
 
+    def follow(self, follows: AccountFollows) -> None:
+        """The account's move on its own (a payment reactivating it)."""
+        self._follow(follows)
+
     def _follow(self, follows: AccountFollows | None) -> None:
         if follows is not None:
             stored = self.accounts.accounts[follows.account.id]

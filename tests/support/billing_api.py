@@ -29,7 +29,11 @@ class BillingApi:
         *,
         query: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        module = {"BillingFunction": "billing.app", "InvoicesFunction": "invoices.app"}[self.function]
+        module = {
+            "BillingFunction": "billing.app",
+            "InvoicesFunction": "invoices.app",
+            "CheckoutFunction": "checkout.app",
+        }[self.function]
         lambda_handler = importlib.import_module(module).lambda_handler
 
         event = http_event(

@@ -15,7 +15,7 @@ from tally.billing.invoices import Customer, Invoice, new_draft
 from tally.billing.metrics import BillableMetric
 from tally.billing.seller import SellerSettings, default_seller_settings
 from tally.coupons.ports import PendingRedemption
-from tally.invoices.ports import Listing, Page, SequenceMoved, SubscriptionFollows
+from tally.invoices.ports import Follows, Listing, Page, PaymentFollows, SequenceMoved
 from tests.support.billing import InMemorySubscriptionStore
 from tests.support.coupons import InMemoryCouponStore
 
@@ -88,7 +88,7 @@ class InMemoryInvoiceStore:
         self,
         invoice: Invoice,
         context: AuditContext,
-        follows: SubscriptionFollows | None = None,
+        follows: Follows | None = None,
         redemption: PendingRedemption | None = None,
     ) -> Invoice:
         if self.interfere_create is not None:
@@ -121,13 +121,21 @@ class InMemoryInvoiceStore:
         after: Invoice,
         action: str,
         context: AuditContext,
-        follows: SubscriptionFollows | None = None,
+        follows: Follows | None = None,
     ) -> None:
         self._replace(before, after)
         self._follow(follows, context)
         self.actions.append(action)
 
-    def _follow(self, follows: SubscriptionFollows | None, context: AuditContext) -> None:
+    def _follow(self, follows: Follows | None, context: AuditContext) -> None:
+        if isinstance(follows, PaymentFollows):
+            for other in follows.unchanged:
+                if self.invoices.get(other.id) != other:
+                    raise ChangedMeanwhile("Another overdue invoice changed meanwhile")
+            if follows.account is not None and follows.subscription is None:
+                assert self.subscriptions is not None, "an account moved without the accounts"
+                self.subscriptions.follow(follows.account)
+            follows = follows.subscription
         if follows is not None:
             assert self.subscriptions is not None, "a subscription moved without a subscription store"
             self.subscriptions.save(follows.before, follows.after, follows.action, follows.account, context)
@@ -159,7 +167,7 @@ class InMemoryInvoiceStore:
         sequence_key: str,
         drawn: int,
         context: AuditContext,
-        follows: SubscriptionFollows | None = None,
+        follows: Follows | None = None,
     ) -> None:
         self._draw(sequence_key, drawn)
         self._replace(before, after)
@@ -170,6 +178,13 @@ class InMemoryInvoiceStore:
 
     def credit_notes(self, invoice_id: str) -> list[CreditNote]:
         return list(self.notes.get(invoice_id, []))
+
+    def overdue(self, account_id: str) -> list[Invoice]:
+        return [
+            invoice
+            for invoice in self.invoices.values()
+            if invoice.account_id == account_id and invoice.status == "open" and invoice.overdue_since
+        ]
 
     def page(self, listing: Listing) -> Page:
         found = [

@@ -141,6 +141,14 @@ def reset_function_caches() -> None:
     from invoices import wiring as invoices_wiring  # issue 8
 
     invoices_wiring.reset()
+    from checkout import wiring as checkout_wiring  # issue 9
+
+    checkout_wiring.reset()
+
+    from tally.jobs import wiring as jobs_wiring  # issue 10
+
+    jobs_wiring.reset()
+
     from webhooks import routes as webhook_routes  # issue 9
     from webhooks import wiring as webhook_wiring
     from webhooks import worker as webhook_worker

@@ -84,3 +84,74 @@ def test_a_line_without_a_rate_gets_the_customers_countrys() -> None:
     assert settings.rate_for_country("fr") == "fr_vat_20"
     assert settings.rate_for_country("DE") == settings.default_tax_rate  # none of its own
     assert settings.rate_for_country(None) == settings.default_tax_rate
+
+
+# --- the dunning ladder (issue 10) ----------------------------------------------------------------
+
+
+REMIND: dict[str, object] = {"days": 3, "action": "remind"}
+
+
+def _with_ladder(steps: list[dict[str, object]]) -> dict[str, object]:
+    from tally.billing.seller import default_seller_settings
+
+    return {**default_seller_settings().model_dump(mode="json"), "dunning": {"steps": steps}}
+
+
+def test_the_shipped_ladder_is_the_issues() -> None:
+    from tally.billing.seller import default_seller_settings
+
+    steps = default_seller_settings().dunning.steps
+    assert [(step.days, step.action, step.template) for step in steps] == [
+        (-3, "remind", "dunning-reminder"),
+        (1, "overdue", "dunning-reminder"),
+        (3, "remind", "dunning-reminder"),
+        (7, "urgent", "dunning-reminder"),
+        (15, "warn", "dunning-reminder"),
+        (30, "suspend", "account-suspended"),
+    ]
+    assert [step.name for step in steps] == ["J-3", "J+1", "J+3", "J+7", "J+15", "J+30"]
+
+
+@pytest.mark.parametrize(
+    ("steps", "field", "words"),
+    [
+        (
+            [{"days": 3, "action": "remind"}, {"days": 3, "action": "warn"}],
+            "dunning.steps.1.days",
+            "strictly up",
+        ),
+        (
+            [{"days": 3, "action": "remind", "template": "welcome"}],
+            "dunning.steps.0.template",
+            "not a dunning",
+        ),
+        ([{"days": 3, "action": "suspend"}], "dunning.steps.0.template", "cannot send"),
+        ([{"days": 0, "action": "overdue"}], "dunning.steps.0.days", "after its due date"),
+        (
+            [
+                {"days": 3, "action": "suspend", "template": "account-suspended"},
+                {"days": 5, "action": "remind"},
+            ],
+            "dunning.steps.0.action",
+            "last step",
+        ),
+    ],
+)
+def test_a_wrong_ladder_is_refused_in_words(steps: list[dict[str, object]], field: str, words: str) -> None:
+    from tally.billing.seller import parse_seller_settings
+    from tally.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        parse_seller_settings(_with_ladder(steps))
+    assert refused.value.field == field
+    assert words in str(refused.value)
+
+
+def test_settings_stored_without_a_ladder_keep_their_fingerprint() -> None:
+    from tally.billing.seller import default_seller_settings, stable_json
+
+    settings = default_seller_settings()
+    assert "dunning" not in stable_json(settings)
+    custom = settings.model_copy(update={"dunning": settings.dunning.model_copy(update={"steps": []})})
+    assert "dunning" in stable_json(custom)

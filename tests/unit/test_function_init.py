@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
         "docs.app",
         "authorizer.app",
         "billing.app",
+        "checkout.app",
         "webhooks.app",  # issue 9
         "webhooks.worker",
     ],

@@ -301,3 +301,21 @@ def test_an_invoice_without_a_subscription_moves_none() -> None:
         invoice_id, Payment(amount=9480, method="cash", reference="R1", received_at=AT), CONTEXT
     )
     assert _status(subscriptions) == "incomplete"
+
+
+def test_voiding_a_past_due_invoice_restores_the_subscription_but_never_activates() -> None:
+    world, subscriptions, _accounts = _subscribed("past_due")
+    world.service.void(_subscription_invoice(world), "Issued by mistake", CONTEXT)
+    assert _status(subscriptions) == "active"
+    assert subscriptions.actions == ["subscription.payment_recovered"]
+    # Voiding the first invoice of an incomplete subscription pays nothing: it stays incomplete.
+    world, subscriptions, _accounts = _subscribed("incomplete")
+    world.service.void(_subscription_invoice(world), None, CONTEXT)
+    assert _status(subscriptions) == "incomplete"
+
+
+def test_marking_uncollectible_restores_nothing() -> None:
+    world, subscriptions, _accounts = _subscribed("past_due")
+    world.service.mark_uncollectible(_subscription_invoice(world), "Written off", CONTEXT)
+    assert _status(subscriptions) == "past_due"
+    assert subscriptions.actions == []

@@ -141,8 +141,13 @@ CODE_CALLS: dict[str, set[Grant]] = {
         # record, so a retry runs again.
         ("dynamodb:DeleteItem", "BillingTable", frozenset({"COUPON#*", "idempotency#*"})),
         # A plan, a version, an account, its subscription and pointer; the policy's account state;
-        # a coupon and an account's count of it; Idempotency's fallback read of its record.
-        ("dynamodb:GetItem", "BillingTable", frozenset({"PLAN#*", "ACCOUNT#*", "COUPON#*", "idempotency#*"})),
+        # a coupon and an account's count of it; Idempotency's fallback read of its record; the
+        # seller's renewal anchor at a start (issue 10).
+        (
+            "dynamodb:GetItem",
+            "BillingTable",
+            frozenset({"PLAN#*", "ACCOUNT#*", "COUPON#*", "SETTINGS#*", "idempotency#*"}),
+        ),
         # A plan's versions; the policy's DynamoUserRecords (Query of USER#<sub>).
         ("dynamodb:Query", "BillingTable", frozenset({"PLAN#*", "USER#*"})),
         # DynamoPlanStore.listed: the catalogue by tier rank (GSI1PK=PLANS); DynamoCouponStore.listed
@@ -192,6 +197,105 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ("ses:SendEmail", "SenderEmailIdentity", None),
         ("cognito-idp:AdminGetUser", "UserPool", None),
     },
+    # --- issue 9, checkout ------------------------------------------------------------------
+    "CheckoutFunction": {
+        # tally.checkout.dynamo, tally.placements.seats, tally.subscriptions.dynamo: every change one
+        # Transaction with its AUDIT# record. Puts: Stripe ids (STRIPE#), the account's customer,
+        # checkouts and mirrored subscription (ACCOUNT#), a seat (PLACEMENT#) and its reservation
+        # (RESERVATION#); Idempotency's in-progress record of a checkout.
+        (
+            "dynamodb:PutItem",
+            "BillingTable",
+            frozenset({"STRIPE#*", "ACCOUNT#*", "PLACEMENT#*", "RESERVATION#*", "AUDIT#*", "idempotency#*"}),
+        ),
+        # A checkout's session (ACCOUNT#), a placement's counter, a reclaimed reservation's state.
+        (
+            "dynamodb:UpdateItem",
+            "BillingTable",
+            frozenset({"ACCOUNT#*", "PLACEMENT#*", "RESERVATION#*", "idempotency#*"}),
+        ),
+        # A reclaimed seat; Idempotency removes a failed checkout's record.
+        ("dynamodb:DeleteItem", "BillingTable", frozenset({"PLACEMENT#*", "idempotency#*"})),
+        (
+            "dynamodb:GetItem",
+            "BillingTable",
+            frozenset(
+                {
+                    "ACCOUNT#*",
+                    "PLAN#*",
+                    "COUPON#*",
+                    "SETTINGS#*",
+                    "STRIPE#*",
+                    "PLACEMENT#*",
+                    "RESERVATION#*",
+                    "idempotency#*",
+                }
+            ),
+        ),
+        # A placement's seats; the policy's memberships.
+        ("dynamodb:Query", "BillingTable", frozenset({"PLACEMENT#*", "USER#*"})),
+        # tally.payments.stripe_client: Stripe's secret key, its only secret.
+        ("secretsmanager:GetSecretValue", "StripeSecretKeySecret", None),
+        ("cognito-idp:AdminGetUser", "UserPool", None),
+    },
+    # --- issue 10, scheduled jobs -------------------------------------------------------------
+    "JobsPlannerFunction": {
+        # tally.jobs.due.DynamoDueIndex: one Query per window of a due partition.
+        (
+            "dynamodb:Query",
+            "BillingTable/index/DueIndex",
+            frozenset({"RENEWALS_DUE", "TRIALS_DUE", "TRIAL_GRACE_DUE", "EXPIRIES_DUE", "INVOICES_DUE"}),
+        ),
+        # The seller's settings (time zone, grace period).
+        ("dynamodb:GetItem", "BillingTable", frozenset({"SETTINGS#*"})),
+        # tally.jobs.runs.DynamoRunStore: the run's record at its start (Put) and end (Update).
+        ("dynamodb:PutItem", "BillingTable", frozenset({"JOBRUN#*"})),
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"JOBRUN#*"})),
+        # tally.jobs.queue.SqsJobQueue: SendMessageBatch, authorised as SendMessage.
+        ("sqs:SendMessage", "JobsQueue", None),
+    },
+    "JobsWorkerFunction": {
+        # The jobs' changes, each one Transaction with its AUDIT# record (a period's invoice and
+        # claim, the subscription and its pointer), the email ledger's claims, an item's last error.
+        (
+            "dynamodb:PutItem",
+            "BillingTable",
+            frozenset({"INVOICE#*", "SUBSCRIPTION#*", "ACCOUNT#*", "AUDIT#*", "EMAIL#*", "JOBFAIL#*"}),
+        ),
+        # A number drawn, the account's status, an email marked sent, the run's counters (ADD).
+        (
+            "dynamodb:UpdateItem",
+            "BillingTable",
+            frozenset({"SEQUENCE#*", "ACCOUNT#*", "EMAIL#*", "JOBRUN#*", "DUNNING#*"}),
+        ),
+        ("dynamodb:DeleteItem", "BillingTable", frozenset({"EMAIL#*"})),
+        (
+            "dynamodb:GetItem",
+            "BillingTable",
+            frozenset({"SETTINGS#*", "INVOICE#*", "SEQUENCE#*", "ACCOUNT#*", "PLAN#*", "DUNNING#*"}),
+        ),
+        # An account's owners and admins; a closing period's usage.
+        ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*", "USAGE#*"})),
+        # Metrics' names; the account and its managers' profiles.
+        ("dynamodb:BatchGetItem", "BillingTable", frozenset({"METRIC#*", "ACCOUNT#*", "USER#*"})),
+        ("s3:PutObject", "DocumentsBucket", frozenset({"invoices/*"})),
+        ("ses:SendEmail", "SenderEmailIdentity", None),
+    },
+    "JobsFunction": {
+        # A job's runs (JOBRUN#); the policy's DynamoUserRecords (USER#).
+        ("dynamodb:Query", "BillingTable", frozenset({"JOBRUN#*", "USER#*"})),
+        # tally.jobs.runs.DynamoRunStore.failures: the dead letters' reasons.
+        ("dynamodb:BatchGetItem", "BillingTable", frozenset({"JOBFAIL#*"})),
+        # A replay's mark and its AUDIT# record (Transaction).
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"JOBFAIL#*"})),
+        ("dynamodb:PutItem", "BillingTable", frozenset({"AUDIT#*"})),
+        # tally.jobs.dead_letters.DeadLetters: read (visibility 0), hold and release, remove.
+        ("sqs:ReceiveMessage", "JobsDeadLetterQueue", None),
+        ("sqs:ChangeMessageVisibility", "JobsDeadLetterQueue", None),
+        ("sqs:DeleteMessage", "JobsDeadLetterQueue", None),
+        ("sqs:SendMessage", "JobsQueue", None),
+        ("cognito-idp:AdminGetUser", "UserPool", None),
+    },
     # --- issue 9, the webhook pipeline (tally.payments.webhooks) ------------------------------
     "WebhooksFunction": {
         # DynamoWebhookLedger.record (a conditional Put of WEBHOOK#<provider>#<event id>) and
@@ -205,7 +309,7 @@ CODE_CALLS: dict[str, set[Grant]] = {
     },
     "WebhookWorkerFunction": {
         # DynamoWebhookLedger.entry (GetItem: applied already?) and mark_applied (UpdateItem).
-        # The Stripe applier's own calls are granted with it (stripe-apply branch).
+        # The Stripe applier's own calls (tally.payments.stripe_events) are granted with it.
         ("dynamodb:GetItem", "BillingTable", frozenset({"WEBHOOK#*"})),
         ("dynamodb:UpdateItem", "BillingTable", frozenset({"WEBHOOK#*"})),
     },
@@ -218,6 +322,15 @@ COUNTER_INFRASTRUCTURE = {
     "dynamodb:GetShardIterator",
     "dynamodb:ListStreams",
     "sqs:SendMessage",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+}
+# What Lambda's SQS event source mapping does with the jobs worker's own role.
+WORKER_INFRASTRUCTURE = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
 }
@@ -241,6 +354,8 @@ def test_function_grants_only_what_its_code_calls(template: Template, function_i
     held = grants(template, template.resources[function_id])
     if function_id == "TrackingCounterFunction":
         held = {grant for grant in held if grant[0] not in COUNTER_INFRASTRUCTURE}
+    if function_id == "JobsWorkerFunction":
+        held = {grant for grant in held if grant[0] not in WORKER_INFRASTRUCTURE}
     assert held == CODE_CALLS[function_id]
 
 
@@ -309,6 +424,19 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         keys.email_sent("invoice-issued", "inv_1")["PK"]["S"],
         keys.INVOICES_OF_ACCOUNT,
         keys.INVOICES_IN_STATUS,
+        # issue 9, checkout
+        keys.stripe_object("price", "tally:p:1:monthly:EUR")["PK"]["S"],
+        keys.placement_counter("loc", "cat")["PK"]["S"],
+        keys.reservation("rsv_1")["PK"]["S"],
+        # issue 10, scheduled jobs
+        keys.RENEWALS_DUE,
+        keys.TRIALS_DUE,
+        keys.TRIAL_GRACE_DUE,
+        keys.EXPIRIES_DUE,
+        keys.job_run("trials", "r")["PK"]["S"],
+        keys.job_failure("trials", "sub_1#end")["PK"]["S"],
+        keys.dunning("inv_1")["PK"]["S"],
+        keys.INVOICES_DUE,
         # issue 9, the webhook ledger
         keys.webhook_event("stripe", "evt_1")["PK"]["S"],
     }
@@ -404,8 +532,7 @@ def test_only_the_webhook_route_reads_the_webhook_secrets_and_no_secret_is_in_th
     for logical_id in ("StripeWebhookSecretsSecret", "StripeSecretKeySecret"):
         secret = template.resources[logical_id]
         assert secret.type == "AWS::SecretsManager::Secret"
-        assert "GenerateSecretString" in secret.properties
-        assert "SecretString" not in secret.properties
+        assert "SecretString" not in secret.properties  # put by an operator (docs/webhooks.md)
     readers = [
         function.logical_id
         for function in _functions(template)

@@ -20,6 +20,10 @@ FUNCTIONS = (
     "AuthorizerFunction",
     "UsageFunction",  # issue 7, usage half
     "BillingFunction",
+    "CheckoutFunction",  # issue 9
+    "JobsPlannerFunction",  # issue 10
+    "JobsWorkerFunction",
+    "JobsFunction",
     "WebhooksFunction",  # issue 9
     "WebhookWorkerFunction",
 )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 # Where a field named by an error came from, in the words of the error body's `in`.
 Location = Literal["body", "query", "path", "header"]
@@ -11,6 +12,9 @@ Location = Literal["body", "query", "path", "header"]
 class DomainError(Exception):
     status_code = 400
     code = "bad_request"
+    # Fields the error body carries besides message, code and errors (a full placement's
+    # `next_free_at`): what a client acts on without parsing the message.
+    details: Mapping[str, Any] | None = None
 
     def __init__(self, message: str, *, field: str | None = None, location: Location | None = None) -> None:
         """`location` None: the resolver finds it from the route's parameters (body if none matches)."""

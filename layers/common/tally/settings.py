@@ -43,6 +43,9 @@ class Settings(BaseModel):
     seller_time_zone: str = Field(default="Europe/Paris", alias="SELLER_TIME_ZONE")
     # --- issue 8: the private bucket of invoice and credit-note PDFs.
     documents_bucket_name: str = Field(default="", alias="DOCUMENTS_BUCKET_NAME")
+    # --- issue 10: the scheduled jobs' queue and its dead-letter queue (their URLs).
+    jobs_queue_url: str = Field(default="", alias="JOBS_QUEUE_URL")
+    jobs_dead_letter_queue_url: str = Field(default="", alias="JOBS_DEAD_LETTER_QUEUE_URL")
 
 
 @lru_cache(maxsize=1)

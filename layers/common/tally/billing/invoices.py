@@ -37,6 +37,7 @@ from tally.billing.subscription_state import Instant, Subscription
 from tally.errors import Conflict, InvalidInput
 
 InvoiceStatus = Literal["draft", "open", "paid", "void", "uncollectible"]
+InvoiceSource = Literal["tally", "stripe"]
 PaymentMethod = Literal["bank_transfer", "cash", "other"]
 InvoiceTransition = Literal["update", "finalize", "record_payment", "void", "mark_uncollectible", "credit"]
 
@@ -195,9 +196,29 @@ class Invoice(BaseModel):
     credit_notes: tuple[CreditNoteRef, ...] = ()
     seller: SellerSettings | None = None
     customer: Customer | None = None
+    # issue 10, dunning (tally.dunning): the next date the ladder acts on this open invoice (its
+    # DueIndex entry; None: not in the ladder), and the day it was marked overdue (it stays open).
+    dunning_on: date | None = None
+    overdue_since: date | None = None
+    # issue 9: an invoice Stripe issued and Tally mirrors (tally.payments.stripe_events). Its
+    # number is Stripe's (never drawn from Tally's sequence); its document is Stripe's
+    # (`invoice_pdf`, `hosted_invoice_url`); open, it walks the dunning ladder (decision 13).
+    source: InvoiceSource = "tally"
+    stripe_invoice_id: Annotated[str, Field(max_length=255)] | None = None
+    hosted_invoice_url: Annotated[str, Field(max_length=2000)] | None = None
+    invoice_pdf: Annotated[str, Field(max_length=2000)] | None = None
 
     def allows(self, name: InvoiceTransition) -> bool:
         return self.status in ALLOWED_FROM[name]
+
+
+# The fields issue 9 added, with the value an invoice stored before them reads back with.
+STRIPE_FIELDS: Mapping[str, object] = {
+    "source": "tally",
+    "stripe_invoice_id": None,
+    "hosted_invoice_url": None,
+    "invoice_pdf": None,
+}
 
 
 def _require(invoice: Invoice, name: InvoiceTransition) -> None:
@@ -318,6 +339,10 @@ def finalize(
     }
     if changes["amount_due"] == 0:
         changes |= {"status": "paid", "paid_at": at}
+    elif seller.dunning.steps:
+        # The ladder's first step is when the dunning job first looks at it (due date + days).
+        first = seller.dunning.steps[0].days
+        changes["dunning_on"] = changes["due_date"] + timedelta(days=first)  # type: ignore[operator]
     return _move(invoice, **changes)
 
 
@@ -372,14 +397,21 @@ def mark_uncollectible(invoice: Invoice, *, at: datetime, reason: str | None = N
 # --- what a paid invoice does to its subscription ----------------------------------------------
 
 
-def subscription_after_payment(
+def subscription_after_settling(
     subscription: Subscription, invoice: Invoice
 ) -> tuple[Subscription, str] | None:
     """Paying a subscription's invoice activates it while `incomplete` (its first invoice) and
-    restores it while `past_due` or `unpaid`, through the subscription machine; otherwise (or for
-    another subscription's invoice) it changes nothing: None. Answers (after, audit action)."""
-    if invoice.status != "paid" or invoice.subscription_id != subscription.id:
+    restores it while `past_due` or `unpaid`, through the subscription machine. Voiding it restores
+    it too (the debt is cancelled, as if settled) but never activates it: nothing was paid for its
+    first period. Anything else (or another subscription's invoice) changes nothing: None. A
+    write-off (uncollectible) is not a settlement and moves nothing. Answers (after, audit action)."""
+    if invoice.subscription_id != subscription.id or invoice.status not in ("paid", "void"):
         return None
+    if subscription.status == "incomplete" and invoice.status == "paid":
+        return subscription_state.activate(subscription), "subscription.activated"
+    if subscription.status in ("past_due", "unpaid"):
+        return subscription_state.payment_recovered(subscription), "subscription.payment_recovered"
+    return None
     if subscription.status == "incomplete":
         return subscription_state.activate(subscription), "subscription.activated"
     if subscription.status in ("past_due", "unpaid"):

@@ -114,6 +114,25 @@ def next_period(anchor: BillingAnchor, cycle: Cycle, period: Period) -> Period:
     return period_at(anchor, cycle, period.index + 1)
 
 
+def first_period(
+    start: datetime, cycle: Cycle, zone: str, renewal_anchor: str = "anniversary"
+) -> tuple[BillingAnchor, Period]:
+    """A subscription's anchor and first period when it starts (or its trial ends) at `start`.
+
+    `anniversary`: anchored at `start`, a whole first period. `first_of_month` (issue 10): anchored
+    on the 1st of `start`'s month at midnight in the seller's zone, so periods renew on the 1st;
+    the first period is the rest of the anchor's period from `start` (a shorter first period,
+    whose price is prorated: tally.billing.subscription_invoice.prorated_price)."""
+    if renewal_anchor == "anniversary":
+        anchor = BillingAnchor(start, zone)
+        return anchor, period_at(anchor, cycle, 0)
+    local = utc(start).astimezone(time_zone(zone))
+    first = datetime(local.year, local.month, 1, tzinfo=time_zone(zone)).astimezone(UTC)
+    anchor = BillingAnchor(first, zone)
+    whole = period_containing(anchor, cycle, start)
+    return anchor, Period(whole.index, utc(start), whole.end)
+
+
 def period_key(instant: datetime, zone: str) -> str:
     """`YYYY-MM` of an instant in the seller's time zone; of a period's start, the period's key."""
     local = utc(instant).astimezone(time_zone(zone))

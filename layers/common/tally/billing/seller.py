@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from importlib import resources
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -38,6 +39,7 @@ from tally.validation import describe_errors
 _CONFIG = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 _DATA = "tally.billing.seller_data"
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+DEFAULT_GRACE_DAYS = 14
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Mention = Annotated[str, Field(min_length=1, max_length=1000)]
@@ -172,10 +174,108 @@ class LatePayment(BaseModel):
     mention_en: Mention
 
 
+def _origin(value: str) -> str:
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ValueError(f"An origin is scheme://host[:port], such as https://app.example.com: got '{value}'")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1"):
+        raise ValueError(f"An origin is https (http only for localhost): got '{value}'")
+    return value.rstrip("/")
+
+
+Origin = Annotated[str, Field(min_length=8, max_length=200), AfterValidator(_origin)]
+
+
 def _example(schema: dict[str, Any]) -> None:
     """The shipped defaults, as the OpenAPI document's example of a PUT body."""
     text = resources.files(_DATA).joinpath("defaults.json").read_text(encoding="utf-8")
     schema["examples"] = [json.loads(text)]
+
+
+# --- the dunning ladder (issue 10; tally.dunning) ------------------------------------------------
+
+DunningAction = Literal["remind", "overdue", "urgent", "warn", "suspend"]
+# The emails a step may send, with the variables the dunning job gives them
+# (tally.notifications.catalogue): reminders before suspension, the suspension notice.
+DUNNING_TEMPLATES: Mapping[str, frozenset[DunningAction]] = {
+    "dunning-reminder": frozenset({"remind", "overdue", "urgent", "warn"}),
+    "account-suspended": frozenset({"suspend"}),
+}
+MAX_DUNNING_STEPS = 20
+
+
+class DunningStep(BaseModel):
+    """One rung: `days` from the invoice's due date (negative: before it), in the seller's time
+    zone. `remind`, `urgent` and `warn` send their email; `overdue` also marks the invoice overdue
+    and its subscription past due; `suspend` suspends the account (its subscription unpaid).
+    `template` null: the step sends no email."""
+
+    model_config = _CONFIG
+
+    days: Annotated[StrictInt, Field(ge=-60, le=365), WHOLE]
+    action: DunningAction
+    template: str | None = "dunning-reminder"
+
+    @model_validator(mode="after")
+    def _known_template(self) -> DunningStep:
+        if self.template is None:
+            return self
+        actions = DUNNING_TEMPLATES.get(self.template)
+        if actions is None:
+            known = ", ".join(DUNNING_TEMPLATES)
+            raise ValueError(f"template: '{self.template}' is not a dunning email: use one of {known}")
+        if self.action not in actions:
+            raise ValueError(f"template: a {self.action} step cannot send '{self.template}'")
+        if self.action in ("overdue", "suspend") and self.days < 1:
+            raise ValueError(f"days: an invoice is {self.action} after its due date: days is 1 or more")
+        return self
+
+    @property
+    def name(self) -> str:
+        """The step as the ledger and the dunning record name it: "J-3", "J+30"."""
+        return f"J{self.days:+d}"
+
+
+class DunningSettings(BaseModel):
+    """The ladder every open invoice walks until it is paid, voided or credited."""
+
+    model_config = _CONFIG
+
+    steps: Annotated[list[DunningStep], Field(max_length=MAX_DUNNING_STEPS)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DunningSettings:
+        for index in range(1, len(self.steps)):
+            if self.steps[index].days <= self.steps[index - 1].days:
+                raise ValueError(
+                    f"steps.{index}.days: the steps' days go strictly up "
+                    f"({self.steps[index].days} comes after {self.steps[index - 1].days})"
+                )
+        for action in ("overdue", "suspend"):
+            if sum(step.action == action for step in self.steps) > 1:
+                raise ValueError(f"steps: at most one {action} step")
+        for index, step in enumerate(self.steps[:-1]):
+            if step.action == "suspend":
+                raise ValueError(f"steps.{index}.action: suspend is the last step of the ladder")
+        return self
+
+
+def _shipped() -> dict[str, Any]:
+    text = resources.files(_DATA).joinpath("defaults.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text, parse_float=Decimal)
+    return loaded
+
+
+def default_dunning() -> DunningSettings:
+    """The ladder shipped as data (defaults.json), which settings stored without one follow."""
+    return DunningSettings.model_validate(_shipped()["dunning"])
 
 
 class SellerSettings(BaseModel):
@@ -194,6 +294,8 @@ class SellerSettings(BaseModel):
     time_zone: Annotated[str, AfterValidator(_zone)] = "Europe/Paris"
     default_currency: Currency = "EUR"
     payment_terms_days: Annotated[StrictInt, Field(ge=0, le=365), WHOLE] = 15
+    # issue 9: how long a subscription a provider failed to charge keeps its access (past_due).
+    payment_grace_days: Annotated[StrictInt, Field(ge=0, le=90), WHOLE] = DEFAULT_GRACE_DAYS
     tax_rates: Annotated[list[TaxRate], Field(min_length=1, max_length=50)]
     default_tax_rate: str
     prices_include_tax: StrictBool = False
@@ -201,6 +303,32 @@ class SellerSettings(BaseModel):
     credit_note_numbering: Numbering = Numbering(format="CN-{YYYY}{MM}-{NNNNN}")
     late_payment: LatePayment | None = None
     footer: Mention | None = None
+    # Issue 10, the scheduled jobs.
+    renewal_anchor: Annotated[
+        Literal["anniversary", "first_of_month"],
+        Field(
+            description="When subscriptions renew: on each one's own start day (anniversary), or "
+            "on the 1st of the month after a prorated first period (first_of_month)"
+        ),
+    ] = "anniversary"
+    trial_grace_days: Annotated[
+        StrictInt | None,
+        Field(
+            ge=0,
+            le=365,
+            description="Days a subscription left incomplete by its trial waits for its first "
+            "invoice to be paid before it is canceled; none: it waits (the dunning ladder chases it)",
+        ),
+        WHOLE,
+    ] = None
+    dunning: DunningSettings = Field(default_factory=default_dunning)
+    # issue 9: where a checkout or the billing portal may send customers back (no open redirect).
+    allowed_redirect_origins: Annotated[list[Origin], Field(max_length=20)] = Field(
+        default=[],
+        description="Origins (`https://app.example.com`; http only for localhost) that checkout's "
+        "success and cancel URLs and the billing portal's return URL may point to. Empty: the front "
+        "end's own origin (the AppUrl parameter)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SellerSettings:
@@ -257,5 +385,22 @@ def parse_seller_settings(data: Mapping[str, Any], *, prefix: str = "") -> Selle
 
 def default_seller_settings() -> SellerSettings:
     """The defaults shipped with the layer; read each time (the file is small and cached by the OS)."""
-    text = resources.files(_DATA).joinpath("defaults.json").read_text(encoding="utf-8")
-    return parse_seller_settings(json.loads(text, parse_float=Decimal))
+    return parse_seller_settings(_shipped())
+
+
+def added_fields_at_default(settings: SellerSettings) -> set[str]:
+    """The fields added since settings were first stored that hold their default: the dunning
+    ladder (the shipped one), issue 9's `payment_grace_days` and `allowed_redirect_origins`."""
+    leave_out = {"dunning"} if settings.dunning == default_dunning() else set()
+    if settings.payment_grace_days == DEFAULT_GRACE_DAYS:
+        leave_out.add("payment_grace_days")
+    if not settings.allowed_redirect_origins:
+        leave_out.add("allowed_redirect_origins")
+    return leave_out
+
+
+def stable_json(settings: SellerSettings) -> str:
+    """The settings' JSON as a fingerprint hashes it: without the fields added since while they
+    hold their defaults, so settings (and invoices' frozen copies) stored before them keep the
+    fingerprint their changes are conditional on."""
+    return settings.model_dump_json(exclude=added_fields_at_default(settings) or None)

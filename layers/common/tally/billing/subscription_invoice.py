@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from tally.billing.amounts import canonical_decimal, round_minor
+from tally.billing.amounts import canonical_decimal, ratio_half_up, round_minor
 from tally.billing.charges import ChargeLine
 from tally.billing.coupons import AppliedCoupon
 from tally.billing.invoice_lines import LineIn, percent_off, price_lines, spread_amount_off
@@ -81,6 +81,21 @@ def subscription_lines(
 
 def current_period(subscription: Subscription) -> Period:
     return Period(0, subscription.current_period_start, subscription.current_period_end)
+
+
+def prorated_price(price: int, subscription: Subscription) -> int:
+    """The plan's price for the current period: whole, or in proportion to its length when it is
+    the end of its anchor's period (starting after it): the first period of a subscription
+    renewing on the 1st of the month (issue 10, seller setting `renewal_anchor`), or the rest of a
+    period after an off-rhythm one. Half-up to the minor unit."""
+    period = current_period(subscription)
+    anchor = BillingAnchor(subscription.billing_anchor, subscription.time_zone)
+    if period.start < anchor.at:
+        return price
+    whole = period_containing(anchor, subscription.cycle, period.start)
+    if period.end != whole.end or period.start <= whole.start:
+        return price
+    return ratio_half_up(price * period.seconds, whole.seconds)
 
 
 def following_period(subscription: Subscription) -> Period:

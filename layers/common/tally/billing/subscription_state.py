@@ -11,6 +11,7 @@ transaction, conditional on the status it read (so two concurrent changes cannot
     (new) --start_active (platform admin, offline deal)--> active
     incomplete --expire_incomplete--> incomplete_expired
     trialing --trial_lapsed--> paused --unpause--> active
+    trialing --end_trial (no card, no payment method)--> incomplete (its first invoice issued)
     active --payment_failed--> past_due --mark_unpaid--> unpaid
     past_due | unpaid --payment_recovered--> active
     active | trialing --pause--> paused
@@ -58,6 +59,7 @@ TransitionName = Literal[
     "activate",
     "expire_incomplete",
     "trial_lapsed",
+    "end_trial",
     "payment_failed",
     "mark_unpaid",
     "payment_recovered",
@@ -81,6 +83,7 @@ ALLOWED_FROM: Mapping[TransitionName, frozenset[Status]] = {
     "activate": frozenset({"incomplete", "trialing"}),
     "expire_incomplete": frozenset({"incomplete"}),
     "trial_lapsed": frozenset({"trialing"}),
+    "end_trial": frozenset({"trialing"}),
     "payment_failed": frozenset({"active", "past_due"}),
     "mark_unpaid": frozenset({"past_due"}),
     "payment_recovered": frozenset({"past_due", "unpaid"}),
@@ -99,6 +102,7 @@ _WORDS: Mapping[TransitionName, str] = {
     "activate": "be activated",
     "expire_incomplete": "expire as incomplete",
     "trial_lapsed": "end a trial",
+    "end_trial": "end a trial",
     "payment_failed": "record a failed payment",
     "mark_unpaid": "be marked unpaid",
     "payment_recovered": "record a recovered payment",
@@ -221,6 +225,9 @@ class Subscription(BaseModel):
     # issue 9: a `collection: stripe` subscription mirrors these Stripe objects.
     stripe_subscription_id: Annotated[str, Field(max_length=255)] | None = None
     stripe_customer_id: Annotated[str, Field(max_length=255)] | None = None
+    # issue 9: while past_due after a failed payment, access is kept until then (the seller's
+    # `payment_grace_days` after the failure); None otherwise.
+    grace_until: Instant | None = None
 
     def allows(self, name: TransitionName) -> bool:
         return self.status in ALLOWED_FROM[name]
@@ -252,6 +259,7 @@ def _new(
     period: Period,
     at: datetime,
     trial_end: datetime | None = None,
+    anchor: datetime | None = None,
 ) -> Subscription:
     return Subscription(
         id=id,
@@ -262,7 +270,7 @@ def _new(
         currency=currency,
         status=status,
         collection=collection,
-        billing_anchor=period.start,
+        billing_anchor=anchor or period.start,
         time_zone=time_zone,
         current_period_start=period.start,
         current_period_end=period.end,
@@ -316,6 +324,7 @@ def start_incomplete(
     period: Period,
     at: datetime,
     collection: Collection = "invoice",
+    anchor: datetime | None = None,
 ) -> Subscription:
     """Waiting for its first invoice to be paid."""
     return _new(
@@ -330,6 +339,7 @@ def start_incomplete(
         time_zone=time_zone,
         period=period,
         at=at,
+        anchor=anchor,
     )
 
 
@@ -346,6 +356,7 @@ def start_active(
     at: datetime,
     reason: str,
     collection: Collection = "invoice",
+    anchor: datetime | None = None,
 ) -> Subscription:
     """A platform admin's offline deal: active at once. The reason goes to the audit record."""
     if not reason.strip():
@@ -362,6 +373,7 @@ def start_active(
         time_zone=time_zone,
         period=period,
         at=at,
+        anchor=anchor,
     )
 
 
@@ -392,6 +404,22 @@ def trial_lapsed(subscription: Subscription) -> Subscription:
     """The trial ended without a payment: paused until paid (the account is suspended)."""
     _require(subscription, "trial_lapsed")
     return _move(subscription, status="paused")
+
+
+def end_trial(subscription: Subscription, *, period: Period, anchor: datetime | None = None) -> Subscription:
+    """Issue 10: the trial ended and nothing pays for the first period yet (no card was needed and
+    none was given): incomplete, its first paid period `period` (from the trial's end; anchored
+    there, or on `anchor`: the 1st of the month), until that period's invoice is paid (`activate`)."""
+    _require(subscription, "end_trial")
+    if subscription.cancel_at_period_end:
+        raise _refuse(subscription.status, "end_trial", "it is set to cancel at the trial's end")
+    return _move(
+        subscription,
+        status="incomplete",
+        billing_anchor=anchor or period.start,
+        current_period_start=period.start,
+        current_period_end=period.end,
+    )
 
 
 def payment_failed(subscription: Subscription) -> Subscription:

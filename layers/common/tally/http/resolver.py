@@ -67,7 +67,10 @@ def domain_error_response(exc: DomainError, location: Location = "body") -> Resp
     headers = None
     if isinstance(exc, ServiceUnavailable):
         headers = {"Retry-After": str(exc.retry_after)}
-    return json_response(exc.status_code, error_body(exc.message, exc.code, errors), headers)
+    body = error_body(exc.message, exc.code, errors)
+    if exc.details:
+        body |= dict(exc.details)
+    return json_response(exc.status_code, body, headers)
 
 
 class TallyResolver(APIGatewayHttpResolver):

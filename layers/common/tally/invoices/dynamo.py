@@ -16,16 +16,17 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from tally.accounts.dynamo.accounts import add_status_change
 from tally.accounts.dynamo.table import NEW, BillingTable
 from tally.accounts.errors import ChangedMeanwhile
 from tally.audit.records import AuditContext
 from tally.billing.credit_notes import CreditNote
-from tally.billing.invoices import Invoice, InvoiceStatus
-from tally.billing.seller import SellerSettings, parse_seller_settings
+from tally.billing.invoices import STRIPE_FIELDS, Invoice, InvoiceStatus
+from tally.billing.seller import SellerSettings, added_fields_at_default, parse_seller_settings, stable_json
 from tally.coupons.dynamo import add_redemption, redemption_refusal
 from tally.coupons.ports import PendingRedemption
 from tally.errors import InvalidInput
-from tally.invoices.ports import Listing, Page, SequenceMoved, SubscriptionFollows
+from tally.invoices.ports import Follows, Listing, Page, PaymentFollows, SequenceMoved
 from tally.storage import cursors, keys
 from tally.storage.guard import transient_as_unavailable
 from tally.storage.items import from_item, to_item
@@ -41,7 +42,17 @@ MAX_PAGE = 100
 
 
 def fingerprint(invoice: Invoice) -> str:
-    return hashlib.sha256(invoice.model_dump_json().encode()).hexdigest()[:32]
+    """The hash a change is conditional on. Fields added since invoices were first stored are left
+    out while they hold their default (the dunning fields, the Stripe fields, the seller's shipped
+    ladder and grace days), so an invoice stored before them keeps its fingerprint."""
+    leave_out: dict[str, Any] = {
+        name: True for name in ("dunning_on", "overdue_since") if getattr(invoice, name) is None
+    }
+    # And issue 9's Stripe fields while they hold theirs.
+    leave_out |= {name: True for name, default in STRIPE_FIELDS.items() if getattr(invoice, name) == default}
+    if invoice.seller is not None and (unset := added_fields_at_default(invoice.seller)):
+        leave_out["seller"] = unset
+    return hashlib.sha256(invoice.model_dump_json(exclude=leave_out or None).encode()).hexdigest()[:32]
 
 
 def invoice_item(invoice: Invoice) -> dict[str, Any]:
@@ -49,7 +60,7 @@ def invoice_item(invoice: Invoice) -> dict[str, Any]:
     return (
         keys.invoice(invoice.id)
         | keys.invoice_index(
-            invoice.account_id, invoice.status, invoice.created_at, invoice.id, invoice.due_date
+            invoice.account_id, invoice.status, invoice.created_at, invoice.id, invoice.dunning_on
         )
         | to_item(
             {
@@ -60,6 +71,8 @@ def invoice_item(invoice: Invoice) -> dict[str, Any]:
                 "body": invoice.model_dump_json(),
                 "fingerprint": fingerprint(invoice),
             }
+            # Top level, for the filter that finds an account's overdue invoices.
+            | ({"overdue_since": invoice.overdue_since.isoformat()} if invoice.overdue_since else {})
         )
     )
 
@@ -113,13 +126,36 @@ class DynamoInvoiceStore:
             for item in self._table.query(keys.invoice_pk(invoice_id), keys.CREDIT_NOTE_PREFIX)
         ]
 
+    def overdue(self, account_id: str) -> list[Invoice]:
+        """Every page of one Query of GSI1 (the account's invoices), filtered to the open ones
+        marked overdue: read only when a payment may reactivate the account."""
+        params: dict[str, Any] = {
+            "TableName": self._table.name,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :pk",
+            "FilterExpression": "#status = :open AND attribute_exists(overdue_since)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"{keys.INVOICES_OF_ACCOUNT}{account_id}"},
+                ":open": {"S": "open"},
+            },
+        }
+        found: list[Invoice] = []
+        while True:
+            with transient_as_unavailable():
+                page = self._table.client.query(**params)
+            found.extend(invoice_of(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return found
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     # -- drafts ----------------------------------------------------------------------------
 
     def create(
         self,
         invoice: Invoice,
         context: AuditContext,
-        follows: SubscriptionFollows | None = None,
+        follows: Follows | None = None,
         redemption: PendingRedemption | None = None,
     ) -> Invoice:
         transaction = self._table.transaction(context)
@@ -167,15 +203,23 @@ class DynamoInvoiceStore:
             label="invoice",
         )
 
-    def _follow(self, transaction: Transaction, follows: SubscriptionFollows | None) -> None:
+    def _follow(self, transaction: Transaction, follows: Follows | None) -> None:
+        at = self._table.now().isoformat()
+        if isinstance(follows, PaymentFollows):
+            for index, other in enumerate(follows.unchanged):
+                transaction.check(
+                    keys.invoice(other.id),
+                    "fingerprint = :seen",
+                    values={":seen": fingerprint(other)},
+                    label=f"overdue:{index}",
+                )
+            if follows.account is not None and follows.subscription is None:
+                moved = follows.account
+                add_status_change(transaction, moved.account, moved.status, moved.reason, at)
+            follows = follows.subscription
         if follows is not None:
             add_subscription_change(
-                transaction,
-                follows.before,
-                follows.after,
-                follows.action,
-                follows.account,
-                self._table.now().isoformat(),
+                transaction, follows.before, follows.after, follows.action, follows.account, at
             )
 
     def save(
@@ -184,7 +228,7 @@ class DynamoInvoiceStore:
         after: Invoice,
         action: str,
         context: AuditContext,
-        follows: SubscriptionFollows | None = None,
+        follows: Follows | None = None,
     ) -> None:
         transaction = self._table.transaction(context)
         self._replace(transaction, before, after)
@@ -245,7 +289,7 @@ class DynamoInvoiceStore:
         sequence_key: str,
         drawn: int,
         context: AuditContext,
-        follows: SubscriptionFollows | None = None,
+        follows: Follows | None = None,
     ) -> None:
         transaction = self._table.transaction(context)
         self._draw(transaction, sequence_key, drawn)
@@ -405,7 +449,7 @@ class DynamoSellerStore:
         transaction = self._table.transaction(context)
         body = after.model_dump_json()
         item = keys.seller_settings() | to_item(
-            {"kind": "seller_settings", "settings": body, "fingerprint": _hash(body)}
+            {"kind": "seller_settings", "settings": body, "fingerprint": _hash(stable_json(after))}
         )
         if before is None:
             transaction.put(item, condition=NEW, label="settings")
@@ -413,7 +457,7 @@ class DynamoSellerStore:
             transaction.put(
                 item,
                 condition="fingerprint = :before",
-                values={":before": _hash(before.model_dump_json())},
+                values={":before": _hash(stable_json(before))},
                 label="settings",
             )
         old = before.model_dump(mode="json") if before is not None else {}

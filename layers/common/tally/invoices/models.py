@@ -132,9 +132,14 @@ class CreditNotesOut(BaseModel):
 class PdfOut(BaseModel):
     model_config = _CONFIG
 
-    url: str = Field(description="A presigned GET of the PDF, valid 5 minutes")
-    expires_in: int = Field(description="Seconds the URL stays valid")
-    key: str = Field(description="The PDF's key in the documents bucket (deterministic)")
+    url: str = Field(
+        description="A presigned GET of the PDF, valid 5 minutes; for an invoice mirrored from Stripe, "
+        "Stripe's own `invoice_pdf` link"
+    )
+    expires_in: int | None = Field(description="Seconds the URL stays valid; null for Stripe's link")
+    key: str | None = Field(
+        description="The PDF's key in the documents bucket (deterministic); null for Stripe's PDF"
+    )
 
 
 class SubscriptionInvoiceOut(BaseModel):

@@ -219,6 +219,21 @@ class InvoiceNotices:
         assert stored is not None
         return stored
 
+    def dunning_email(self, invoice: Invoice, template: str, step: str, context: Mapping[str, Any]) -> bool:
+        """A dunning email (tally.dunning) to the invoice's customer, once per (template, invoice,
+        step). True when this call sent it; False when it went already (or is going, or the
+        customer has no address); NoticeFailed when it could not be sent."""
+        failures: dict[Stage, Exception] = {}
+        result = self._email(
+            invoice, template, LedgerKey(template, invoice.id, step), dict(context), failures
+        )
+        _raise_if(f"Dunning {step} of invoice {invoice.id}", failures, None)
+        return result is not None and result.outcome is SendOutcome.SENT
+
+    def billing_url(self) -> str:
+        """The app's billing page, where a suspended account's users can still pay."""
+        return f"{self._app_url}/billing"
+
     # --- the PDFs on their own (the PDF routes) ------------------------------------------------
 
     def document(self, invoice: Invoice) -> StoredDocument:
@@ -285,12 +300,12 @@ class InvoiceNotices:
         key: LedgerKey,
         context: dict[str, Any],
         failures: dict[Stage, Exception],
-    ) -> None:
+    ) -> SendResult | None:
         customer = invoice.customer
         log = {"template": template, "entity_id": key.entity_id, "step": key.step}
         if customer is None or not customer.email:
             LOGGER.info("Email not sent: the customer has no email address", extra=log)
-            return
+            return None
         try:
             email = self._render(
                 template, customer.locale, to=customer.email, entity_id=key.entity_id, **context
@@ -300,11 +315,12 @@ class InvoiceNotices:
             failures["email"] = exc
             # No exc_info: a provider's message, chained, may quote the address.
             LOGGER.warning("Email not sent", extra={**log, "error": _describe(exc)})
-            return
+            return None
         if result.outcome is SendOutcome.IN_PROGRESS:
             LOGGER.info("Email being sent by another call", extra=log)
         else:
             LOGGER.info("Email sent", extra={**log, "outcome": result.outcome.value})
+        return result
 
     def _render(self, template: str, locale: str, *, to: str, entity_id: str, **context: Any) -> Email:
         if self._render_email is None:

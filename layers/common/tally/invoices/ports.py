@@ -38,6 +38,21 @@ class SubscriptionFollows:
 
 
 @dataclass(frozen=True)
+class PaymentFollows:
+    """What paying an overdue invoice brings (issue 10, dunning): the subscription restored and
+    the account reactivated only when no other overdue invoice of the account remains. The other
+    overdue invoices read for that decision are written as unchanged conditions of the same
+    transaction, so two invoices paid at once cannot both decide that the other is still owed."""
+
+    subscription: SubscriptionFollows | None = None
+    account: AccountFollows | None = None  # the account's move when the subscription has none
+    unchanged: tuple[Invoice, ...] = ()
+
+
+Follows = SubscriptionFollows | PaymentFollows
+
+
+@dataclass(frozen=True)
 class Page:
     invoices: list[Invoice]
     cursor: str | None  # opaque; pass it back for the next page
@@ -78,7 +93,7 @@ class InvoiceStore(Protocol):
         self,
         invoice: Invoice,
         context: AuditContext,
-        follows: SubscriptionFollows | None = None,
+        follows: Follows | None = None,
         redemption: PendingRedemption | None = None,
     ) -> Invoice:
         """A new draft. One of a subscription's period (`subscription_id` and `period_start`
@@ -96,7 +111,7 @@ class InvoiceStore(Protocol):
         after: Invoice,
         action: str,
         context: AuditContext,
-        follows: SubscriptionFollows | None = None,
+        follows: Follows | None = None,
     ) -> None:
         """`after` in place of `before`, conditional on the stored one still being `before`
         (ChangedMeanwhile otherwise), with the subscription's change when it follows."""
@@ -122,13 +137,17 @@ class InvoiceStore(Protocol):
         sequence_key: str,
         drawn: int,
         context: AuditContext,
-        follows: SubscriptionFollows | None = None,
+        follows: Follows | None = None,
     ) -> None:
         """One transaction: the credit-note counter, the credit note, the invoice it changes
         (and the subscription, when a credit note pays its invoice)."""
         ...
 
     def credit_notes(self, invoice_id: str) -> list[CreditNote]: ...
+
+    def overdue(self, account_id: str) -> list[Invoice]:
+        """The account's open invoices the dunning ladder marked overdue (all of them)."""
+        ...
 
     def page(self, listing: Listing) -> Page:
         """Newest first; a bounded number of Queries per page."""

@@ -28,27 +28,35 @@ from tally.billing.invoice_lines import LineIn, coupon_discounts
 from tally.billing.invoices import CouponRef, Customer, Invoice, Payment
 from tally.billing.numbering import render, sequence_key
 from tally.billing.seller import SellerSettings, default_seller_settings, parse_seller_settings
-from tally.billing.subscription_state import Instant
+from tally.billing.subscription_state import Instant, Subscription
 from tally.clock import Clock
 from tally.countries import country_locale
 from tally.coupons.ports import PendingRedemption
 from tally.coupons.service import CouponService
+from tally.dunning.ladder import UNPAID_INVOICE
 from tally.errors import InvalidInput, NotFound, ServiceUnavailable
 from tally.invoices.models import InvoiceIn
 from tally.invoices.ports import (
     Customers,
+    Follows,
     InvoiceStore,
     Listing,
     Page,
+    PaymentFollows,
     SellerStore,
     SequenceMoved,
     SubscriptionFollows,
 )
 from tally.storage.backoff import jittered_pause
-from tally.subscriptions.ports import Accounts, SubscriptionStore
+from tally.subscriptions.ports import AccountFollows, Accounts, SubscriptionStore
 from tally.subscriptions.service import account_follows
 
 MAX_ATTEMPTS = 200  # draws of a number before answering 503 (50 concurrent finalisations need < 50)
+# Other overdue invoices a payment's decision is conditional on (a transaction holds 100 items).
+MAX_GUARDED = 20
+# What settles an invoice's debt, so restores what dunning suspended: paid (by payments or a
+# credit note) or voided (cancelled). Not uncollectible: a write-off leaves the debt unsettled.
+SETTLED: frozenset[str] = frozenset({"paid", "void"})
 _CONFIG = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -150,8 +158,8 @@ class InvoiceService:
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         """`subscriptions` and `accounts`: paying a subscription's invoice activates or restores
-        the subscription (and the account follows) in the same transaction; without them a
-        payment changes the invoice only."""
+        the subscription (and the account follows) in the same transaction, voiding it restores
+        it; without them a payment or a void changes the invoice only."""
         self._store = store
         self._subscriptions = subscriptions
         self._accounts = accounts
@@ -339,18 +347,46 @@ class InvoiceService:
                 self._pause(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _follows(self, before: Invoice, after: Invoice) -> SubscriptionFollows | None:
-        """When this change pays a subscription's invoice: the subscription's move (through its
-        machine) and the account's, for the same transaction. Costs two GetItems, only then."""
-        if self._subscriptions is None or after.subscription_id is None:
+    def _follows(self, before: Invoice, after: Invoice) -> Follows | None:
+        """When this change settles a subscription's invoice (paid, by payments or a credit note,
+        or voided): the subscription's move (through its machine) and the account's, for the same
+        transaction. Costs two GetItems, only then. Settling an overdue invoice (issue 10,
+        dunning), or restoring a past-due subscription, reads the account's other overdue
+        invoices: while one remains, the subscription stays past due or unpaid and the account
+        suspended; when none does, both are restored, and an account the ladder suspended for a
+        one-off invoice is reactivated. Marking an invoice uncollectible settles nothing (the debt
+        is written off, not paid nor cancelled): it restores nothing, the account stays suspended."""
+        if before.status in SETTLED or after.status not in SETTLED:
             return None
-        if before.status == "paid" or after.status != "paid":
-            return None
-        subscription = self._subscriptions.current(after.account_id)
-        if subscription is None:
-            return None
-        moved = machine.subscription_after_payment(subscription, after)
-        if moved is None:
+        subscription = None
+        if self._subscriptions is not None and after.subscription_id is not None:
+            subscription = self._subscriptions.current(after.account_id)
+        moved = machine.subscription_after_settling(subscription, after) if subscription else None
+        restoring = moved is not None and moved[1] == "subscription.payment_recovered"
+        if not restoring and before.overdue_since is None:
+            return self._subscription_follows(subscription, moved, after)
+        others = tuple(other for other in self._store.overdue(after.account_id) if other.id != after.id)
+        guarded = others[:MAX_GUARDED]
+        if others:
+            # Still owed elsewhere: nothing is restored (an activation still is).
+            kept = None if restoring else self._subscription_follows(subscription, moved, after)
+            return PaymentFollows(subscription=kept, unchanged=guarded)
+        follows = self._subscription_follows(subscription, moved, after)
+        account = None
+        if follows is None and self._accounts is not None:
+            holder = self._accounts.get(after.account_id)
+            if holder is not None and holder.status == "suspended" and holder.status_reason == UNPAID_INVOICE:
+                settled = "paid" if after.status == "paid" else "settled"
+                account = AccountFollows(holder, "active", f"The overdue invoices are {settled}")
+        return PaymentFollows(subscription=follows, account=account)
+
+    def _subscription_follows(
+        self,
+        subscription: Subscription | None,
+        moved: tuple[Subscription, str] | None,
+        after: Invoice,
+    ) -> SubscriptionFollows | None:
+        if subscription is None or moved is None:
             return None
         changed, action = moved
         account = account_follows(self._accounts, after.account_id, changed) if self._accounts else None
@@ -366,12 +402,17 @@ class InvoiceService:
         return self._change(invoice_id, "invoice.payment_recorded", pay, context)
 
     def void(self, invoice_id: str, reason: str | None, context: AuditContext) -> Invoice:
+        """Cancelled: it leaves the dunning ladder, and when it was the account's last overdue
+        invoice the subscription and the account dunning suspended are restored (`_follows`)."""
         at = self._now()
         return self._change(
             invoice_id, "invoice.voided", lambda invoice: machine.void(invoice, at=at, reason=reason), context
         )
 
     def mark_uncollectible(self, invoice_id: str, reason: str | None, context: AuditContext) -> Invoice:
+        # Written off, not settled: the debt stands, so an account dunning suspended stays
+        # suspended and its subscription unpaid (`_follows` answers None); paying or voiding the
+        # invoice later restores them.
         at = self._now()
         return self._change(
             invoice_id,
@@ -381,17 +422,24 @@ class InvoiceService:
         )
 
     def issue_credit_note(
-        self, invoice_id: str, request: CreditNoteIn, context: AuditContext
+        self, invoice_id: str, request: CreditNoteIn, context: AuditContext, *, note_id: str | None = None
     ) -> tuple[CreditNote, Invoice]:
-        """Numbered from its own gapless sequence, in one transaction with the invoice it changes."""
+        """Numbered from its own gapless sequence, in one transaction with the invoice it changes.
+
+        `note_id`: the credit note's id, derived by the caller from what it records (a provider's
+        refund id), which makes issuing it idempotent: when the invoice holds that credit note
+        already, it is answered as it is, and nothing is drawn or written."""
         seller = self._settings.current()
         at = self._now()
         rule = seller.credit_note_numbering
         key = sequence_key("credit_note", rule.reset, at, seller.time_zone)
-        note_id = new_credit_note_id()
+        note_id = note_id or new_credit_note_id()
         current = self._store.sequence_value(key)
         for attempt in range(self._attempts):
             before = self.get(invoice_id)
+            if any(ref.id == note_id for ref in before.credit_notes):
+                issued = next(note for note in self._store.credit_notes(invoice_id) if note.id == note_id)
+                return issued, before
             drawn = current + 1
             number = render(rule.format, at, seller.time_zone, drawn)
             note = credit_note(before, request, id=note_id, number=number, at=at)

@@ -35,6 +35,7 @@ from tally.billing.subscription_invoice import (
     coupon_covers,
     current_period,
     fit_credits,
+    prorated_price,
     roll_over,
     subscription_lines,
 )
@@ -212,7 +213,7 @@ class SubscriptionInvoicing:
             usage, usage_period = self._usage_lines(closing), current_period(closing)
         lines = subscription_lines(
             description=f"{plan.name} ({subscription.cycle})",
-            price=price.amount,
+            price=prorated_price(price.amount, subscription),
             period=current_period(subscription),
             currency=subscription.currency,
             proration=subscription.pending_lines,

@@ -72,7 +72,7 @@ def s3() -> S3Client:
 
 @lru_cache(maxsize=1)
 def sqs() -> SQSClient:
-    # The webhook route enqueues verified notifications for its worker.
+    # Issue 10: the jobs queue (planners send, the admin routes read its dead letters).
     return cast("SQSClient", session().create_client("sqs", config=_CONFIG))
 
 

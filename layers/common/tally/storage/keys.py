@@ -335,8 +335,11 @@ def email_sent(template: str, entity_id: str, step: str | None = None) -> Key:
 #                                                       shipped defaults apply)
 #   INVOICE#{id}            INVOICE                     an invoice, every field, and `fingerprint`;
 #                                                       GSI1PK=INVOICES#{account}, GSI2PK=INVOICES#{status},
-#                                                       both SK `{created_at}#{id}`; while open,
-#                                                       DUEPK=INVOICES_DUE, DUESK=`{due date}#{id}`
+#                                                       both SK `{created_at}#{id}`; while open and
+#                                                       in the dunning ladder, DUEPK=INVOICES_DUE,
+#                                                       DUESK=`{next dunning date}#{id}`
+#   DUNNING#{invoice id}    DUNNING                     the ladder's steps run (`done`) and passed over
+#                                                       (`skipped`) for one invoice (tally.dunning)
 #   INVOICE#{id}            CREDITNOTE#{credit note id} a credit note of the invoice
 #   SUBSCRIPTION#{id}       INVOICE#{period start}      claim: the one invoice of a subscription's period
 #   SEQUENCE#{INV|CN}#{period}  SEQUENCE                a gapless counter: `value`, the last number drawn
@@ -373,7 +376,8 @@ def invoice_index(
     account_id: str, status: str, created_at: datetime, invoice_id: str, due: date | None
 ) -> dict[str, dict[str, str]]:
     """The invoice's index attributes: by account (GSI1), by status (GSI2), and while it is open
-    with a due date, by due date (DueIndex, sparse)."""
+    with a dunning date (`due`: the day the ladder's next step falls due), by that date
+    (DueIndex, sparse: the dunning job reads only the invoices with a step due)."""
     sort = invoice_index_sk(created_at, invoice_id)
     attributes = {
         "GSI1PK": {"S": f"{INVOICES_OF_ACCOUNT}{account_id}"},
@@ -382,8 +386,21 @@ def invoice_index(
         "GSI2SK": {"S": sort},
     }
     if status == "open" and due is not None:
-        attributes |= {"DUEPK": {"S": INVOICES_DUE}, "DUESK": {"S": f"{due.isoformat()}#{invoice_id}"}}
+        attributes |= {"DUEPK": {"S": INVOICES_DUE}, "DUESK": {"S": due_sort(due, invoice_id)}}
     return attributes
+
+
+def due_sort(on: date, invoice_id: str) -> str:
+    return f"{on.isoformat()}#{invoice_id}"
+
+
+DUNNING_PREFIX = "DUNNING#"
+DUNNING_SK = "DUNNING"
+
+
+def dunning(invoice_id: str) -> Key:
+    """The dunning record of an invoice: which steps of the ladder ran, which were passed over."""
+    return _key(f"{DUNNING_PREFIX}{invoice_id}", DUNNING_SK)
 
 
 def credit_note(invoice_id: str, credit_note_id: str) -> Key:
@@ -430,6 +447,147 @@ def coupon_account(code: str, account_id: str) -> Key:
 
 def redemption(code: str, redemption_id: str) -> Key:
     return _key(coupon_pk(code), f"{REDEMPTION_PREFIX}{redemption_id}")
+
+
+# --- scheduled jobs (issue 10; tally.jobs) ----------------------------------------------------
+#
+# DueIndex entries of a subscription (on its ACCOUNT#{id} SUBSCRIPTION#{sub id} item, never on
+# the pointer), at most one, chosen by tally.subscriptions.due from its state, and written in
+# the same Put as every change of it; DUESK `{instant}#{subscription id}`, the instant fixed-width
+# UTC, so a planner's `DUESK < {end of the day}` reads exactly what falls due by then:
+#   RENEWALS_DUE   an invoice-collected active or past-due subscription, at its period's end
+#   TRIALS_DUE     a trialing subscription, at its trial's end
+#   TRIAL_GRACE_DUE an invoice-collected subscription left incomplete by its trial, at the
+#                  trial's end (the trials job cancels it after the grace period, if any)
+#   EXPIRIES_DUE   a subscription set to cancel at its period's end, at that end
+#
+#   JOBRUN#{job}            {run id}                    a job run: as_of, started_at, ended_at,
+#                                                       planned, done, failed (the worker ADDs to
+#                                                       the last two); the run id starts with its
+#                                                       start instant, so runs read backwards are
+#                                                       newest first
+#   JOBFAIL#{job}#{item key} FAIL                       the last error of an item (the dead letters'
+#                                                       reason), with its run and time; TTL 30 days
+
+RENEWALS_DUE = "RENEWALS_DUE"
+TRIALS_DUE = "TRIALS_DUE"
+TRIAL_GRACE_DUE = "TRIAL_GRACE_DUE"
+EXPIRIES_DUE = "EXPIRIES_DUE"
+JOB_RUN_PREFIX = "JOBRUN#"
+JOB_FAIL_PREFIX = "JOBFAIL#"
+
+
+def due_instant(at: datetime) -> str:
+    """A DUESK's instant: fixed-width UTC with microseconds, so strings sort as instants."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def subscription_due(partition: str, at: datetime, subscription_id: str) -> dict[str, dict[str, str]]:
+    return {"DUEPK": {"S": partition}, "DUESK": {"S": f"{due_instant(at)}#{subscription_id}"}}
+
+
+def job_run_pk(job: str) -> str:
+    return f"{JOB_RUN_PREFIX}{job}"
+
+
+def job_run_id(started_at: datetime, suffix: str) -> str:
+    """`20261122T194100.123456Z-<suffix>`: sorts by start instant."""
+    return f"{started_at.astimezone(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}-{suffix}"
+
+
+def job_run(job: str, run_id: str) -> Key:
+    return _key(job_run_pk(job), run_id)
+
+
+def job_failure(job: str, item_key: str) -> Key:
+    return _key(f"{JOB_FAIL_PREFIX}{job}#{item_key}", "FAIL")
+
+
+# --- Stripe's webhook events applied (issue 9; tally.payments.stripe_events) -----------------
+#
+#   CHECKOUT#{session id}   PROVISIONED                 a completed checkout session provisioned:
+#                                                       written once, with what it provisions
+#   ACCOUNT#{id}            ORDER#{order id}            a one-off order paid through checkout
+#                                                       (amount, currency, session, paid_at)
+#   ACCOUNT#{id}            DISPUTE#{dispute id}        a payment dispute, for platform staff:
+#                                                       status open | closed (GSI1PK=DISPUTES#{status},
+#                                                       GSI1SK={opened_at}#{id}: the staff's list)
+
+CHECKOUT_PREFIX = "CHECKOUT#"
+PROVISIONED_SK = "PROVISIONED"
+ORDER_PREFIX = "ORDER#"
+DISPUTE_PREFIX = "DISPUTE#"
+DISPUTES_IN_STATUS = "DISPUTES#"  # GSI1PK prefix: every dispute in one status (platform staff)
+
+
+def checkout_provisioned(session_id: str) -> Key:
+    return _key(f"{CHECKOUT_PREFIX}{session_id}", PROVISIONED_SK)
+
+
+def order_payment(account_id: str, order_id: str) -> Key:
+    return _key(account_pk(account_id), f"{ORDER_PREFIX}{order_id}")
+
+
+def dispute(account_id: str, dispute_id: str) -> Key:
+    return _key(account_pk(account_id), f"{DISPUTE_PREFIX}{dispute_id}")
+
+
+def dispute_index(status: str, opened_at: datetime, dispute_id: str) -> dict[str, dict[str, str]]:
+    at = opened_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {"GSI1PK": {"S": f"{DISPUTES_IN_STATUS}{status}"}, "GSI1SK": {"S": f"{at}#{dispute_id}"}}
+
+
+# --- issue 9, checkout: Stripe ids, checkout sessions, placements (docs/billing.md "Checkout") -
+#
+#   STRIPE#{kind}#{tally key}  STRIPE                   a Stripe object made from a Tally one
+#                                                       (product: the plan code; price: its
+#                                                       lookup_key; coupon: its Stripe id): stripe_id
+#   ACCOUNT#{id}            STRIPE#CUSTOMER             the account's one Stripe customer: stripe_id
+#   ACCOUNT#{id}            CHECKOUT#{checkout id}      a checkout started for the account: what was
+#                                                       asked, until, and its Stripe session's id and URL
+#   PLACEMENT#{loc}#{cat}   COUNTER                     seats held (reserved + active): taken, capacity
+#   PLACEMENT#{loc}#{cat}   SEAT#{reservation id}       a held seat: state (reserved | active), until
+#   RESERVATION#{id}        RESERVATION                 a reservation's placement, account and state
+#                                                       (reserved | active | released | expired)
+
+STRIPE_PREFIX = "STRIPE#"
+STRIPE_SK = "STRIPE"
+STRIPE_CUSTOMER_SK = "STRIPE#CUSTOMER"
+# CHECKOUT_PREFIX ("CHECKOUT#", above) also begins the sort key of an account's checkouts.
+PLACEMENT_PREFIX = "PLACEMENT#"
+PLACEMENT_COUNTER_SK = "COUNTER"
+SEAT_PREFIX = "SEAT#"
+RESERVATION_PREFIX = "RESERVATION#"
+RESERVATION_SK = "RESERVATION"
+
+
+def stripe_object(kind: str, tally_key: str) -> Key:
+    return _key(f"{STRIPE_PREFIX}{kind}#{tally_key}", STRIPE_SK)
+
+
+def stripe_customer(account_id: str) -> Key:
+    return _key(account_pk(account_id), STRIPE_CUSTOMER_SK)
+
+
+def account_checkout(account_id: str, checkout_id: str) -> Key:
+    return _key(account_pk(account_id), f"{CHECKOUT_PREFIX}{checkout_id}")
+
+
+def placement_pk(location_id: str, category_id: str) -> str:
+    """Ids are identifiers (no `#`): the two parts cannot run into each other."""
+    return f"{PLACEMENT_PREFIX}{location_id}#{category_id}"
+
+
+def placement_counter(location_id: str, category_id: str) -> Key:
+    return _key(placement_pk(location_id, category_id), PLACEMENT_COUNTER_SK)
+
+
+def placement_seat(location_id: str, category_id: str, reservation_id: str) -> Key:
+    return _key(placement_pk(location_id, category_id), f"{SEAT_PREFIX}{reservation_id}")
+
+
+def reservation(reservation_id: str) -> Key:
+    return _key(f"{RESERVATION_PREFIX}{reservation_id}", RESERVATION_SK)
 
 
 # --- the webhook ledger (issue 9; tally.payments.webhooks) -------------------------------------

@@ -29,6 +29,7 @@ from tally.errors import Conflict
 from tally.storage import keys
 from tally.storage.items import from_item, to_item
 from tally.storage.transaction import Transaction, TransactionRefused
+from tally.subscriptions.due import due_attributes
 from tally.subscriptions.ports import AccountFollows
 
 SUBSCRIPTION_KIND = "subscription"
@@ -52,14 +53,23 @@ HELD = "This account already has a subscription (started at the same moment?): c
 def fingerprint(subscription: Subscription) -> str:
     # Without its pending lines while it has none: the hash of a subscription stored before they
     # existed stays the same, so changes to it are still conditional on what was read.
-    leave_out = None if subscription.pending_lines else {"pending_lines"}
-    return hashlib.sha256(subscription.model_dump_json(exclude=leave_out).encode()).hexdigest()[:32]
+    # The same for issue 9's fields (the Stripe ids, grace_until) while they are unset.
+    leave_out = set() if subscription.pending_lines else {"pending_lines"}
+    leave_out |= {
+        name
+        for name in ("stripe_subscription_id", "stripe_customer_id", "grace_until")
+        if getattr(subscription, name) is None
+    }
+    return hashlib.sha256(subscription.model_dump_json(exclude=leave_out or None).encode()).hexdigest()[:32]
 
 
 def subscription_item(subscription: Subscription) -> dict[str, Any]:
     values = subscription.model_dump(mode="json")
-    return keys.subscription(subscription.account_id, subscription.id) | to_item(
-        {"kind": SUBSCRIPTION_KIND, **values, "fingerprint": fingerprint(subscription)}
+    # Issue 10: its DueIndex entry (if any) goes with every write of it, so it never lags.
+    return (
+        keys.subscription(subscription.account_id, subscription.id)
+        | to_item({"kind": SUBSCRIPTION_KIND, **values, "fingerprint": fingerprint(subscription)})
+        | due_attributes(subscription)
     )
 
 
@@ -72,7 +82,7 @@ def pointer_item(subscription: Subscription) -> dict[str, Any]:
 
 def subscription_of(item: dict[str, Any]) -> Subscription:
     values = from_item(item)
-    for extra in ("PK", "SK", "kind", "fingerprint"):
+    for extra in ("PK", "SK", "kind", "fingerprint", "DUEPK", "DUESK"):
         values.pop(extra, None)
     return Subscription.model_validate(values)
 

@@ -8,6 +8,7 @@ the accounts' own machine (tally.accounts.status) allows the move.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -18,7 +19,15 @@ from tally.accounts.status import transition_problem
 from tally.audit.records import Actor, AuditContext
 from tally.billing import subscription_state as machine
 from tally.billing.catalogue import Cycle, PublishedVersion
-from tally.billing.periods import BillingAnchor, Period, next_period, period_at, period_containing, trial_end
+from tally.billing.periods import (
+    BillingAnchor,
+    Period,
+    first_period,
+    next_period,
+    period_at,
+    period_containing,
+    trial_end,
+)
 from tally.billing.proration import ChangePlan, PricedChoice, ProrationLine, classify, plan_change
 from tally.billing.subscription_state import FINAL, PendingChange, PendingLine, Subscription
 from tally.clock import Clock
@@ -62,7 +71,11 @@ class SubscriptionService:
         time_zone: str = DEFAULT_TIME_ZONE,
         clock: Clock | None = None,
         coupons: CouponService | None = None,
+        renewal_anchor: Callable[[], str] | None = None,
     ) -> None:
+        """`renewal_anchor`: the seller setting (issue 10), read at each start: `anniversary`
+        (the default, also without it) or `first_of_month` (a prorated first period to the 1st)."""
+        self._renewal_anchor = renewal_anchor
         self._coupons = coupons
         self._store = store
         self._catalogue = catalogue
@@ -157,13 +170,19 @@ class SubscriptionService:
             "at": now,
         }
         trial = version.version.trial
-        first = period_at(BillingAnchor(now, self._zone), cycle, 0)
+        rule = self._renewal_anchor() if self._renewal_anchor is not None else "anniversary"
+        anchor, first = first_period(now, cycle, self._zone, rule)
         if active_reason is not None:
-            subscription = machine.start_active(**common, period=first, reason=active_reason)  # type: ignore[arg-type]
+            subscription = machine.start_active(
+                **common,  # type: ignore[arg-type]
+                period=first,
+                anchor=anchor.at,
+                reason=active_reason,
+            )
         elif trial is not None and not trial.card_required:
             subscription = machine.start_trial(**common, trial_end=trial_end(now, trial.days, self._zone))  # type: ignore[arg-type]
         else:
-            subscription = machine.start_incomplete(**common, period=first)  # type: ignore[arg-type]
+            subscription = machine.start_incomplete(**common, period=first, anchor=anchor.at)  # type: ignore[arg-type]
         redemption = None
         if coupon is not None:
             subscription, redemption = self._redeeming(coupon, subscription, price.amount, existing is None)

@@ -1,1 +1,5 @@
-"""Stripe's events applied to Tally's state (the webhook worker's `EventApplier` for Stripe)."""
+"""Stripe's webhook events applied to the billing domain (issue 9): `StripeEventApplier`.
+
+from tally.payments.stripe_events.wiring import applier_from_environment
+applied = applier_from_environment().apply(event)   # a tally.payments.events.ProviderEvent
+"""

@@ -1,0 +1,1 @@
+"""The dunning ladder (issue 10): reminders, overdue, suspension, for every open invoice."""

@@ -1,0 +1,1 @@
+"""Capacity-limited placements: sponsored seats per (location, category), reserved at checkout."""
