@@ -189,6 +189,8 @@ def recorder(stack: Stack) -> Iterator[Recorder]:
             "DocumentsBucket",
             "JobsQueue",  # issue 10: queues by URL
             "JobsDeadLetterQueue",
+            "WebhookQueue",  # issue 9
+            "StripeWebhookSecretsSecret",
         )
     }
     recording = Recorder(names)
@@ -225,6 +227,8 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "JobsPlannerFunction": "jobs.planner",  # issue 10
         "JobsWorkerFunction": "jobs.worker",
         "JobsFunction": "jobs.app",
+        "WebhooksFunction": "webhooks.app",  # issue 9
+        "WebhookWorkerFunction": "webhooks.worker",
     }[function]
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
     if recorder.last_function not in (None, function):
@@ -315,6 +319,34 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
     _drive_jobs(stack, recorder, admin)
 
     assert _invoke(stack, recorder, "DocsFunction", http_event("GET", "/v1/openapi.json"))[0] == 200
+    _drive_webhooks(stack, recorder, monkeypatch)
+
+
+def _drive_webhooks(stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9: a Stripe event delivered (recorded, queued), delivered again (a duplicate), and
+    one that does not verify; the worker applies the queued one (with a fake applier: the
+    pipeline's own calls; the Stripe applier's are driven on their own)."""
+    from webhooks import wiring
+
+    from tests.support.webhooks import SECRET, FakeApplier, signed_headers, sqs_record, stripe_event
+
+    monkeypatch.setitem(wiring.BUILDERS, "stripe", FakeApplier)
+
+    secret = stack.ref("StripeWebhookSecretsSecret")
+    stack.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=SECRET)
+    payload = stripe_event("evt_observed")
+    for headers, status in (
+        (signed_headers(payload), 200),
+        (signed_headers(payload), 200),
+        (signed_headers(payload, "whsec_other"), 400),
+    ):
+        event = http_event("POST", "/v1/webhooks/stripe", raw_body=payload, headers=headers)
+        assert _invoke(stack, recorder, "WebhooksFunction", event)[0] == status
+    queue = stack.ref("WebhookQueue")
+    [message] = stack.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    arn = stack.registry.lookup("WebhookQueue", "Arn")
+    batch = {"Records": [sqs_record(message["Body"], arn, message["MessageId"])]}
+    assert _invoke(stack, recorder, "WebhookWorkerFunction", batch)[1] == {"batchItemFailures": []}
 
 
 def _drive_tenancy(api: RecordedApi, admin: User, monkeypatch: pytest.MonkeyPatch) -> None:
