@@ -310,8 +310,59 @@ CODE_CALLS: dict[str, set[Grant]] = {
     "WebhookWorkerFunction": {
         # DynamoWebhookLedger.entry (GetItem: applied already?) and mark_applied (UpdateItem).
         # The Stripe applier's own calls (tally.payments.stripe_events) are granted with it.
+        # The Stripe applier (tally.payments.stripe_events): docs/billing.md, "Operations and the
+        # worker's IAM policy".
         ("dynamodb:GetItem", "BillingTable", frozenset({"WEBHOOK#*"})),
         ("dynamodb:UpdateItem", "BillingTable", frozenset({"WEBHOOK#*"})),
+        (
+            "dynamodb:GetItem",
+            "BillingTable",
+            frozenset(
+                {
+                    "ACCOUNT#*",
+                    "INVOICE#*",
+                    "COUPON#*",
+                    "SETTINGS#*",
+                    "PLAN#*",
+                    "SEQUENCE#*",
+                    "RESERVATION#*",
+                }
+            ),
+        ),
+        ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*"})),
+        (
+            "dynamodb:PutItem",
+            "BillingTable",
+            frozenset(
+                {
+                    "CHECKOUT#*",
+                    "ACCOUNT#*",
+                    "USER#*",
+                    "COUPON#*",
+                    "INVOICE#*",
+                    "AUDIT#*",
+                    "EMAIL#*",
+                    "PLACEMENT#*",
+                }
+            ),
+        ),
+        (
+            "dynamodb:UpdateItem",
+            "BillingTable",
+            frozenset(
+                {
+                    "ACCOUNT#*",
+                    "COUPON#*",
+                    "SEQUENCE#*",
+                    "EMAIL#*",
+                    "RESERVATION#*",
+                    "PLACEMENT#*",
+                }
+            ),
+        ),
+        ("dynamodb:DeleteItem", "BillingTable", frozenset({"PLACEMENT#*", "EMAIL#*"})),
+        ("secretsmanager:GetSecretValue", "StripeSecretKeySecret", None),
+        ("ses:SendEmail", "SenderEmailIdentity", None),
     },
 }
 
@@ -428,6 +479,8 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         keys.stripe_object("price", "tally:p:1:monthly:EUR")["PK"]["S"],
         keys.placement_counter("loc", "cat")["PK"]["S"],
         keys.reservation("rsv_1")["PK"]["S"],
+        keys.checkout_provisioned("cs_1")["PK"]["S"],
+        keys.webhook_event("stripe", "evt_1")["PK"]["S"],
         # issue 10, scheduled jobs
         keys.RENEWALS_DUE,
         keys.TRIALS_DUE,
