@@ -1,4 +1,4 @@
-"""`python -m benchmarks [cold|cost|throughput|local|authorizer|usage|pdf|finalise|jobs ...]`: run the
+"""`python -m benchmarks [cold|cost|throughput|local|authorizer|usage|pdf|finalise|jobs|webhook ...]`: run the
 benchmarks and print the report.
 
 Figures only: nothing asserts on timing, and the exit status is 0 unless a benchmark itself
@@ -24,6 +24,7 @@ from benchmarks import (
     pdf_render,
     throughput,
     usage_cost,
+    webhook,
 )
 from benchmarks.harness import restart_moto
 
@@ -37,6 +38,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "pdf": pdf_render.run,  # issue 8: invoice PDF render time
     "finalise": finalisation.run,  # issue 8: finalisation operations, latency, 50 concurrent
     "jobs": jobs_cost.run,  # issue 10: planner reads per run at two table sizes, renewals' time
+    "webhook": webhook.run,  # issue 9: webhook route cold start, acknowledgement, worker throughput
 }
 
 

@@ -27,6 +27,7 @@ from invoices import settings as invoices_settings
 from invoices import subscription_invoice as invoices_subscription
 from jobs import routes as jobs_routes
 from usage.routes import router as usage_router
+from webhooks.routes import router as webhooks_router
 
 from accounts import accounts, api_keys, audit, invitations, join_requests, me, members
 from auth.routes import router as auth_router
@@ -105,6 +106,7 @@ def document() -> dict[str, Any]:
     for checkout_module in (checkout_routes, checkout_self_service, checkout_placements):  # issue 9
         app.include_router(checkout_module.router)
     app.include_router(jobs_routes.router)  # issue 10, scheduled jobs
+    app.include_router(webhooks_router)  # issue 9
     generated = app.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,

@@ -160,6 +160,8 @@ SUCCESS = {
     ("get", "/v1/jobs/runs"): "200",
     ("get", "/v1/jobs/dead-letters"): "200",
     ("post", "/v1/jobs/dead-letters/{message_id}/replay"): "200",
+    # issue 9, the webhook pipeline
+    ("post", "/v1/webhooks/stripe"): "200",
 }
 
 

@@ -55,6 +55,11 @@ NOT_EXERCISED = {
     # A card payment checks the account's other overdue invoices unchanged only when it has some
     # (the renewal's is its only one here).
     ("JobsWorkerFunction", "dynamodb:ConditionCheckItem", "INVOICE#*"),
+    # The Stripe applier is driven with a fake reader (no Stripe key read), its emails all go, and
+    # no completion arrives after its reservation was reclaimed (the seat taken back).
+    ("WebhookWorkerFunction", "secretsmanager:GetSecretValue", None),
+    ("WebhookWorkerFunction", "dynamodb:DeleteItem", "EMAIL#*"),
+    ("WebhookWorkerFunction", "dynamodb:PutItem", "PLACEMENT#*"),
 }
 # What Lambda itself does with the function's role (stream polling), not the function's code.
 LAMBDA_ACTIONS = {
@@ -192,6 +197,8 @@ def recorder(stack: Stack) -> Iterator[Recorder]:
             "DocumentsBucket",
             "JobsQueue",  # issue 10: queues by URL
             "JobsDeadLetterQueue",
+            "WebhookQueue",  # issue 9
+            "StripeWebhookSecretsSecret",
         )
     }
     recording = Recorder(names)
@@ -228,6 +235,8 @@ def _invoke(stack: Stack, recorder: Recorder, function: str, event: dict[str, An
         "JobsPlannerFunction": "jobs.planner",  # issue 10
         "JobsWorkerFunction": "jobs.worker",
         "JobsFunction": "jobs.app",
+        "WebhooksFunction": "webhooks.app",  # issue 9
+        "WebhookWorkerFunction": "webhooks.worker",
     }[function]
     handler = __import__(module, fromlist=["lambda_handler"]).lambda_handler
     if recorder.last_function not in (None, function):
@@ -318,6 +327,149 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
     _drive_jobs(stack, recorder, admin, monkeypatch)
 
     assert _invoke(stack, recorder, "DocsFunction", http_event("GET", "/v1/openapi.json"))[0] == 200
+    _drive_webhooks(stack, recorder, monkeypatch)
+
+
+def _drive_webhooks(stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9: a Stripe event delivered (recorded, queued), delivered again (a duplicate), and
+    one that does not verify; the worker applies the queued one (with a fake applier: the
+    pipeline's own calls; the Stripe applier's are driven on their own)."""
+    from webhooks import wiring
+
+    from tests.support.webhooks import SECRET, FakeApplier, signed_headers, sqs_record, stripe_event
+
+    monkeypatch.setitem(wiring.BUILDERS, "stripe", FakeApplier)
+
+    secret = stack.ref("StripeWebhookSecretsSecret")
+    stack.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=SECRET)
+    payload = stripe_event("evt_observed")
+    for headers, status in (
+        (signed_headers(payload), 200),
+        (signed_headers(payload), 200),
+        (signed_headers(payload, "whsec_other"), 400),
+    ):
+        event = http_event("POST", "/v1/webhooks/stripe", raw_body=payload, headers=headers)
+        assert _invoke(stack, recorder, "WebhooksFunction", event)[0] == status
+    queue = stack.ref("WebhookQueue")
+    [message] = stack.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    arn = stack.registry.lookup("WebhookQueue", "Arn")
+    batch = {"Records": [sqs_record(message["Body"], arn, message["MessageId"])]}
+    assert _invoke(stack, recorder, "WebhookWorkerFunction", batch)[1] == {"batchItemFailures": []}
+    _drive_stripe_applier(stack, recorder, monkeypatch, arn)
+
+
+def _drive_stripe_applier(
+    stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch, arn: str
+) -> None:
+    """The worker with the real Stripe applier and its DynamoDB, SES and seat adapters (Stripe's
+    answers from a fake reader): a subscription's life from checkout to deletion, with a failed
+    payment, a refund and a dispute; then every event again (the ledger says applied)."""
+    from decimal import Decimal
+
+    from webhooks import wiring
+
+    from tally.accounts.domain import Account, Member
+    from tally.accounts.dynamo.accounts import DynamoAccountStore
+    from tally.accounts.dynamo.table import BillingTable
+    from tally.billing.coupons import Coupon
+    from tally.coupons.dynamo import DynamoCouponStore
+    from tally.identity.roles import Role
+    from tally.payments.stripe_events import reader
+    from tally.payments.stripe_events.wiring import applier_from_environment
+    from tally.payments.webhooks import to_message
+    from tally.placements.seats import DynamoPlacementSeats
+    from tally.storage import clients
+    from tests.support.billing import CONTEXT
+    from tests.support.stripe_events import (
+        ACCOUNT as STRIPE_ACCOUNT,
+    )
+    from tests.support.stripe_events import (
+        END,
+        NEXT_END,
+        SESSION,
+        START,
+        SUBSCRIPTION,
+        FakeStripe,
+        charge_object,
+        dispute_object,
+        invoice_object,
+        session_object,
+        stripe_event,
+        subscription_object,
+    )
+    from tests.support.webhooks import sqs_record
+
+    fake = FakeStripe()
+    monkeypatch.setattr(reader, "SdkStripeReader", lambda _client: fake)
+    monkeypatch.setitem(wiring.BUILDERS, "stripe", applier_from_environment)
+    wiring.set_appliers(None)
+    name = stack.ref("BillingTable")
+    table = BillingTable(clients.dynamodb(), name)
+    account = Account(
+        id=STRIPE_ACCOUNT,
+        name="Acme SARL",
+        email="billing@acme.example",
+        country="FR",
+        currency="EUR",
+        created_at=START,
+        owner_count=1,
+        created_by="user_owner",
+    )
+    DynamoAccountStore(table).create(
+        account, Member(STRIPE_ACCOUNT, "user_owner", EMAIL, Role.OWNER, START), CONTEXT
+    )
+    coupon = Coupon(code="WELCOME10", name="Welcome", percent_off=Decimal(10), duration="once")
+    DynamoCouponStore(table).create(coupon, CONTEXT)
+    DynamoPlacementSeats(clients.dynamodb(), name).reserve(
+        "dakar", "plumbers", STRIPE_ACCOUNT, until=START + timedelta(minutes=31), capacity=5, at=START,
+        reservation_id="res_1", context=CONTEXT,
+    )  # fmt: skip
+    fake.put(
+        subscription_object(reservation="res_1", coupon="WELCOME10"),
+        session_object(coupon="WELCOME10", reservation="res_1", user_id="user_buyer", discount=180),
+        invoice_object(id="in_1", status="paid"),
+    )
+    delivered: list[str] = []
+
+    def deliver(kind: str, object_id: str) -> None:
+        body = to_message(stripe_event(kind, {"id": object_id}, id=f"evt_observed_{len(delivered)}"))
+        delivered.append(body)
+        batch = {"Records": [sqs_record(body, arn)]}
+        assert _invoke(stack, recorder, "WebhookWorkerFunction", batch)[1] == {"batchItemFailures": []}
+
+    deliver("checkout.session.completed", SESSION)
+    deliver("invoice.paid", "in_1")
+    fake.put(
+        subscription_object(
+            status="past_due", start=END, end=NEXT_END, reservation="res_1", coupon="WELCOME10"
+        ),
+        invoice_object(id="in_2", status="open", start=END, end=NEXT_END, number="ABCD-0002"),
+    )
+    deliver("invoice.payment_failed", "in_2")
+    fake.put(
+        subscription_object(
+            status="active", start=END, end=NEXT_END, reservation="res_1", coupon="WELCOME10"
+        ),
+        invoice_object(
+            id="in_2", status="paid", start=END, end=NEXT_END, number="ABCD-0002", attempt_count=2
+        ),
+        charge_object(invoice="in_2", refunds=[("re_1", 600)]),
+        dispute_object(),
+    )
+    deliver("invoice.paid", "in_2")
+    deliver("charge.refunded", "ch_1")
+    deliver("charge.dispute.created", "dp_1")
+    fake.put(
+        subscription_object(
+            status="canceled", start=END, end=NEXT_END, reservation="res_1", coupon="WELCOME10",
+            cancel_at_period_end=True, canceled_at=END, ended_at=NEXT_END,
+        ),
+        dispute_object(status="won"),
+    )  # fmt: skip
+    deliver("charge.dispute.closed", "dp_1")
+    deliver("customer.subscription.deleted", SUBSCRIPTION)
+    again = {"Records": [sqs_record(body, arn) for body in delivered[:10]]}
+    assert _invoke(stack, recorder, "WebhookWorkerFunction", again)[1] == {"batchItemFailures": []}
 
 
 def _drive_tenancy(api: RecordedApi, admin: User, monkeypatch: pytest.MonkeyPatch) -> None:

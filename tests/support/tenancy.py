@@ -148,3 +148,12 @@ def reset_function_caches() -> None:
     from tally.jobs import wiring as jobs_wiring  # issue 10
 
     jobs_wiring.reset()
+
+    from webhooks import routes as webhook_routes  # issue 9
+    from webhooks import wiring as webhook_wiring
+    from webhooks import worker as webhook_worker
+
+    webhook_routes.pipeline.cache_clear()
+    webhook_routes.stripe_verifier.cache_clear()
+    webhook_worker.worker.cache_clear()
+    webhook_wiring.set_appliers(None)

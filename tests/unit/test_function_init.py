@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
         "authorizer.app",
         "billing.app",
         "checkout.app",
+        "webhooks.app",  # issue 9
+        "webhooks.worker",
     ],
 )
 def test_init_leaves_garbage_collection_on_with_its_objects_frozen(module: str) -> None:

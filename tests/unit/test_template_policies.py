@@ -317,6 +317,74 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ("sqs:SendMessage", "JobsQueue", None),
         ("cognito-idp:AdminGetUser", "UserPool", None),
     },
+    # --- issue 9, the webhook pipeline (tally.payments.webhooks) ------------------------------
+    "WebhooksFunction": {
+        # DynamoWebhookLedger.record (a conditional Put of WEBHOOK#<provider>#<event id>) and
+        # mark_queued (a conditional Update).
+        ("dynamodb:PutItem", "BillingTable", frozenset({"WEBHOOK#*"})),
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"WEBHOOK#*"})),
+        # SqsEventQueue.send.
+        ("sqs:SendMessage", "WebhookQueue", None),
+        # tally.parameters.SecretString: Stripe's signing secrets.
+        ("secretsmanager:GetSecretValue", "StripeWebhookSecretsSecret", None),
+    },
+    "WebhookWorkerFunction": {
+        # DynamoWebhookLedger.entry (GetItem: applied already?) and mark_applied (UpdateItem).
+        # The Stripe applier's own calls (tally.payments.stripe_events) are granted with it.
+        # The Stripe applier (tally.payments.stripe_events): docs/billing.md, "Operations and the
+        # worker's IAM policy".
+        ("dynamodb:GetItem", "BillingTable", frozenset({"WEBHOOK#*"})),
+        ("dynamodb:UpdateItem", "BillingTable", frozenset({"WEBHOOK#*"})),
+        (
+            "dynamodb:GetItem",
+            "BillingTable",
+            frozenset(
+                {
+                    "ACCOUNT#*",
+                    "INVOICE#*",
+                    "COUPON#*",
+                    "SETTINGS#*",
+                    "PLAN#*",
+                    "SEQUENCE#*",
+                    "RESERVATION#*",
+                }
+            ),
+        ),
+        ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*"})),
+        (
+            "dynamodb:PutItem",
+            "BillingTable",
+            frozenset(
+                {
+                    "CHECKOUT#*",
+                    "ACCOUNT#*",
+                    "USER#*",
+                    "COUPON#*",
+                    "INVOICE#*",
+                    "AUDIT#*",
+                    "EMAIL#*",
+                    "PLACEMENT#*",
+                }
+            ),
+        ),
+        (
+            "dynamodb:UpdateItem",
+            "BillingTable",
+            frozenset(
+                {
+                    "ACCOUNT#*",
+                    "COUPON#*",
+                    "SEQUENCE#*",
+                    "EMAIL#*",
+                    "RESERVATION#*",
+                    "PLACEMENT#*",
+                }
+            ),
+        ),
+        ("dynamodb:DeleteItem", "BillingTable", frozenset({"PLACEMENT#*", "EMAIL#*"})),
+        ("secretsmanager:GetSecretValue", "StripeSecretKeySecret", None),
+        ("ses:SendEmail", "SenderEmailIdentity", None),
+    },
 }
 
 # The counter's own role also carries what Lambda itself does for it.
@@ -432,6 +500,8 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         keys.stripe_object("price", "tally:p:1:monthly:EUR")["PK"]["S"],
         keys.placement_counter("loc", "cat")["PK"]["S"],
         keys.reservation("rsv_1")["PK"]["S"],
+        keys.checkout_provisioned("cs_1")["PK"]["S"],
+        keys.webhook_event("stripe", "evt_1")["PK"]["S"],
         # issue 10, scheduled jobs
         keys.RENEWALS_DUE,
         keys.TRIALS_DUE,
@@ -443,6 +513,8 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         keys.INVOICES_DUE,
         keys.payment_retry("inv_1")["PK"]["S"],
         keys.PAYMENT_RETRIES_DUE,
+        # issue 9, the webhook ledger
+        keys.webhook_event("stripe", "evt_1")["PK"]["S"],
     }
     granted = {
         prefix
@@ -528,6 +600,32 @@ def test_the_key_pepper_is_a_generated_secret_and_api_gateway_alone_invokes_the_
     assert permission["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
     api = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}"
     assert permission["SourceArn"] == {"Fn::Sub": f"{api}/authorizers/*"}
+
+
+def test_only_the_webhook_route_reads_the_webhook_secrets_and_no_secret_is_in_the_template(
+    template: Template,
+) -> None:
+    for logical_id in ("StripeWebhookSecretsSecret", "StripeSecretKeySecret"):
+        secret = template.resources[logical_id]
+        assert secret.type == "AWS::SecretsManager::Secret"
+        assert "SecretString" not in secret.properties  # put by an operator (docs/webhooks.md)
+    readers = [
+        function.logical_id
+        for function in _functions(template)
+        if any(grant[1] == "StripeWebhookSecretsSecret" for grant in grants(template, function))
+    ]
+    assert readers == ["WebhooksFunction"]
+    route = template.resources["WebhooksFunction"].properties["Environment"]["Variables"]
+    assert route["STRIPE_WEBHOOK_SECRETS_ARN"] == {"Ref": "StripeWebhookSecretsSecret"}
+    assert route["WEBHOOK_QUEUE_URL"] == {"Ref": "WebhookQueue"}
+    worker = template.resources["WebhookWorkerFunction"].properties["Environment"]["Variables"]
+    assert worker["STRIPE_SECRET_KEY_ARN"] == {"Ref": "StripeSecretKeySecret"}
+    assert worker["STRIPE_API_BASE"] == {"Ref": "StripeApiBase"}
+    assert template.parameters["StripeApiBase"]["Default"] == ""
+    text = (ROOT / "template.yaml").read_text() + (ROOT / "samconfig.toml").read_text()
+    assert "whsec_" not in text.replace("whsec_…", "").replace("whsec_new", "").replace("whsec_old", "")
+    assert "sk_live" not in text
+    assert "sk_test" not in text
 
 
 def test_only_the_functions_that_create_or_check_keys_read_the_pepper(template: Template) -> None:

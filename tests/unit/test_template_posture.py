@@ -24,6 +24,8 @@ FUNCTIONS = (
     "JobsPlannerFunction",  # issue 10
     "JobsWorkerFunction",
     "JobsFunction",
+    "WebhooksFunction",  # issue 9
+    "WebhookWorkerFunction",
 )
 # The public sign-in routes and the parameters of their throttles (rate, burst).
 SIGN_IN_THROTTLES = {
@@ -121,6 +123,34 @@ def test_stream_table_and_login_alarms(template: Template) -> None:
     assert login[0]["Threshold"] == {"Ref": "LoginFailureAlarmThreshold"}
     for alarm in alarms:
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_webhook_queue_retries_then_dead_letters_with_an_alarm(template: Template) -> None:
+    """Issue 9: a failed event is retried (visibility timeout >= 6x the worker's timeout), then
+    dead-lettered after 5 receives, and the dead-letter queue alarms as soon as it holds one."""
+    queue = template.resources["WebhookQueue"].properties
+    worker = template.resources["WebhookWorkerFunction"].properties
+    assert queue["SqsManagedSseEnabled"] is True
+    assert template.resources["WebhookDeadLetterQueue"].properties["SqsManagedSseEnabled"] is True
+    assert int(queue["VisibilityTimeout"]) >= 6 * int(worker["Timeout"])
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    [source] = worker["Events"].values()
+    assert source["Type"] == "SQS"
+    assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    [alarm] = [
+        a
+        for a in _alarms(template)
+        if a.get("Namespace") == "AWS/SQS"
+        and _dimensions(a)["QueueName"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "QueueName"]}
+    ]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    route = _route_settings(template)["POST /v1/webhooks/stripe"]
+    assert route["ThrottlingRateLimit"] == {"Ref": "WebhookRateLimit"}
 
 
 def test_every_suppression_gives_its_reason(template: Template) -> None:

@@ -68,3 +68,8 @@ class ServiceUnavailable(DomainError):
     def __init__(self, message: str = "The service is busy, retry shortly", *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SettingsError(RuntimeError):
+    """The deployment is misconfigured: a required variable is missing or invalid (not a
+    request's error: never mapped to an answer). Also importable from tally.settings."""

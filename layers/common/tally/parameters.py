@@ -12,8 +12,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
-from tally.errors import ServiceUnavailable
-from tally.settings import SettingsError
+from tally.errors import ServiceUnavailable, SettingsError
 from tally.storage import clients
 from tally.storage.errors import is_transient
 

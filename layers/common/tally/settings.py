@@ -11,6 +11,9 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+# Defined with the domain errors, so modules that raise it (tally.parameters) need no pydantic.
+from tally.errors import SettingsError as SettingsError
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
@@ -43,10 +46,6 @@ class Settings(BaseModel):
     # --- issue 10: the scheduled jobs' queue and its dead-letter queue (their URLs).
     jobs_queue_url: str = Field(default="", alias="JOBS_QUEUE_URL")
     jobs_dead_letter_queue_url: str = Field(default="", alias="JOBS_DEAD_LETTER_QUEUE_URL")
-
-
-class SettingsError(RuntimeError):
-    """The deployment is misconfigured: a required variable is missing or invalid."""
 
 
 @lru_cache(maxsize=1)

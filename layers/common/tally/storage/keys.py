@@ -609,3 +609,21 @@ def placement_seat(location_id: str, category_id: str, reservation_id: str) -> K
 
 def reservation(reservation_id: str) -> Key:
     return _key(f"{RESERVATION_PREFIX}{reservation_id}", RESERVATION_SK)
+
+
+# --- the webhook ledger (issue 9; tally.payments.webhooks) -------------------------------------
+#
+#   WEBHOOK#{provider}#{event id}  EVENT               one provider notification, recorded by the
+#                                                       route before it is enqueued: status
+#                                                       `received` -> `queued` -> `applied` (with
+#                                                       the applier's outcome), expires on `ttl`
+
+WEBHOOK_PREFIX = "WEBHOOK#"
+WEBHOOK_EVENT_SK = "EVENT"
+
+
+def webhook_event(provider: str, event_id: str) -> Key:
+    """The ledger item of one provider event (Stripe: `WEBHOOK#stripe#evt_…`)."""
+    if not provider or not event_id:
+        raise ValueError("A ledger entry names its provider and the provider's event id")
+    return _key(f"{WEBHOOK_PREFIX}{provider}#{event_id}", WEBHOOK_EVENT_SK)
