@@ -52,6 +52,9 @@ NOT_EXERCISED = {
     ("JobsWorkerFunction", "dynamodb:DeleteItem", "EMAIL#*"),
     # Subscriptions past a trial's grace period are read only when the seller sets one (none here).
     ("JobsPlannerFunction", "dynamodb:Query", "TRIAL_GRACE_DUE"),
+    # A card payment checks the account's other overdue invoices unchanged only when it has some
+    # (the renewal's is its only one here).
+    ("JobsWorkerFunction", "dynamodb:ConditionCheckItem", "INVOICE#*"),
     # The Stripe applier is driven with a fake reader (no Stripe key read), its emails all go, and
     # no completion arrives after its reservation was reclaimed (the seat taken back).
     ("WebhookWorkerFunction", "secretsmanager:GetSecretValue", None),
@@ -321,7 +324,7 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
     _drive_sign_in(stack, recorder)
     _drive_tenancy(RecordedApi(stack, recorder), admin, monkeypatch)
 
-    _drive_jobs(stack, recorder, admin)
+    _drive_jobs(stack, recorder, admin, monkeypatch)
 
     assert _invoke(stack, recorder, "DocsFunction", http_event("GET", "/v1/openapi.json"))[0] == 200
     _drive_webhooks(stack, recorder, monkeypatch)
@@ -923,14 +926,25 @@ def _drive_usage(stack: Stack, recorder: Recorder, owner: User, admin: User) -> 
 # --- issue 10, scheduled jobs ------------------------------------------------------------------
 
 
-def _drive_jobs(stack: Stack, recorder: Recorder, admin: User) -> None:
+def _drive_jobs(stack: Stack, recorder: Recorder, admin: User, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each daily job planned (the planner) and worked (the worker, fed from JobsQueue as the event
-    source mapping feeds it): a renewal, a trial's reminders and end, an expiry; an item failing
-    until it is dead-lettered; its listing and replay, and the runs (JobsFunction)."""
+    source mapping feeds it): a renewal, a trial's reminders and end, an expiry; the renewal's
+    invoice overdue (dunning), then charged to the saved card (payment retries, against the local
+    Stripe sandbox, the key read from Secrets Manager); an item failing until it is
+    dead-lettered; its listing and replay, and the runs (JobsFunction)."""
+    import os
+
+    import stripe
+
+    from local.stripe import StripeSandbox
+    from tally.accounts.dynamo.table import BillingTable
     from tally.billing.catalogue_files import load_catalogue
+    from tally.checkout.dynamo import DynamoCheckoutStore
     from tally.jobs import wiring
+    from tally.parameters import SecretString
     from tally.plans.dynamo import DynamoPlanStore
     from tally.plans.service import CatalogueService
+    from tally.retries import wiring as retries_wiring
     from tally.subscriptions.service import SubscriptionService
     from tests.support.billing import CONTEXT
     from tests.support.jobs import sqs_event
@@ -956,6 +970,25 @@ def _drive_jobs(stack: Stack, recorder: Recorder, admin: User) -> None:
                 service.start(account_id, "essential", "monthly", "XOF", CONTEXT, active_reason=active)
             service.cancel("acc_ends", True, "Moving on", CONTEXT)
             wiring.reset()
+        # Payment retries (issue 10, job 3): acc_renews has a Stripe customer with a saved card.
+        sandbox = StripeSandbox(port=0).start()
+        stack.client("secretsmanager").put_secret_value(
+            SecretId=stack.ref("StripeSecretKeySecret"), SecretString="sk_test_observed"
+        )
+
+        def sandbox_client() -> stripe.StripeClient:
+            key = SecretString(os.environ["STRIPE_SECRET_KEY_ARN"], "STRIPE_SECRET_KEY_ARN")()
+            return stripe.StripeClient(key, base_addresses={"api": sandbox.base_url}, max_network_retries=0)
+
+        monkeypatch.setattr(retries_wiring, "stripe_client", sandbox_client)
+        customer = stripe.StripeClient("sk_test_observed", base_addresses={"api": sandbox.base_url})
+        card: Any = {
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+        saved = customer.v1.customers.create(params=card)
+        billing_table = BillingTable(clients.dynamodb(), stack.ref("BillingTable"))
+        DynamoCheckoutStore(billing_table).link_customer("acc_renews", saved.id, CONTEXT)
         queue, dead_letters = stack.ref("JobsQueue"), stack.ref("JobsDeadLetterQueue")
         sqs = clients.sqs()
 
@@ -994,10 +1027,22 @@ def _drive_jobs(stack: Stack, recorder: Recorder, admin: User) -> None:
                 ExpressionAttributeValues={":pk": {"S": "INVOICES#acc_renews"}},
             )["Items"]
         ]
-        [due] = [invoice["due_date"] for invoice in renewed if invoice["status"] == "open"]
+        [(due, renewed_id)] = [
+            (invoice["due_date"], invoice["id"]) for invoice in renewed if invoice["status"] == "open"
+        ]
         overdue = datetime.fromisoformat(due).replace(hour=10, tzinfo=UTC) + timedelta(days=1)
         plan("dunning", overdue)
         work()
+        # Attempt 0 (scheduled by the renewal, run late here): the card pays the overdue invoice,
+        # which restores the past-due subscription.
+        plan("payment-retries", overdue)
+        work()
+        stored = clients.dynamodb().get_item(
+            TableName=stack.ref("BillingTable"), Key=keys.invoice(renewed_id)
+        )
+        paid = json.loads(str(stored["Item"]["body"]["S"]))
+        assert paid["status"] == "paid", paid
+        sandbox.stop()
 
         # An item that fails every attempt: its reason kept, counted failed, dead-lettered.
         run_id = "20260401T100000.000000Z-obs"

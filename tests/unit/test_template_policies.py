@@ -244,7 +244,16 @@ CODE_CALLS: dict[str, set[Grant]] = {
         (
             "dynamodb:Query",
             "BillingTable/index/DueIndex",
-            frozenset({"RENEWALS_DUE", "TRIALS_DUE", "TRIAL_GRACE_DUE", "EXPIRIES_DUE", "INVOICES_DUE"}),
+            frozenset(
+                {
+                    "RENEWALS_DUE",
+                    "TRIALS_DUE",
+                    "TRIAL_GRACE_DUE",
+                    "EXPIRIES_DUE",
+                    "INVOICES_DUE",
+                    "PAYMENT_RETRIES_DUE",
+                }
+            ),
         ),
         # The seller's settings (time zone, grace period).
         ("dynamodb:GetItem", "BillingTable", frozenset({"SETTINGS#*"})),
@@ -256,24 +265,36 @@ CODE_CALLS: dict[str, set[Grant]] = {
     },
     "JobsWorkerFunction": {
         # The jobs' changes, each one Transaction with its AUDIT# record (a period's invoice and
-        # claim, the subscription and its pointer), the email ledger's claims, an item's last error.
+        # claim, the subscription and its pointer), the email ledger's claims, an item's last error;
+        # tally.retries.dynamo.DynamoRetryStore.schedule: attempt 0 of a card charge (PAYRETRY#).
         (
             "dynamodb:PutItem",
             "BillingTable",
-            frozenset({"INVOICE#*", "SUBSCRIPTION#*", "ACCOUNT#*", "AUDIT#*", "EMAIL#*", "JOBFAIL#*"}),
+            frozenset(
+                {"INVOICE#*", "SUBSCRIPTION#*", "ACCOUNT#*", "AUDIT#*", "EMAIL#*", "JOBFAIL#*", "PAYRETRY#*"}
+            ),
         ),
-        # A number drawn, the account's status, an email marked sent, the run's counters (ADD).
+        # A number drawn, the account's status, an email marked sent, the run's counters (ADD), a
+        # card charge's attempts (DynamoRetryStore.add_attempt, close).
         (
             "dynamodb:UpdateItem",
             "BillingTable",
-            frozenset({"SEQUENCE#*", "ACCOUNT#*", "EMAIL#*", "JOBRUN#*", "DUNNING#*"}),
+            frozenset({"SEQUENCE#*", "ACCOUNT#*", "EMAIL#*", "JOBRUN#*", "DUNNING#*", "PAYRETRY#*"}),
         ),
         ("dynamodb:DeleteItem", "BillingTable", frozenset({"EMAIL#*"})),
         (
             "dynamodb:GetItem",
             "BillingTable",
-            frozenset({"SETTINGS#*", "INVOICE#*", "SEQUENCE#*", "ACCOUNT#*", "PLAN#*", "DUNNING#*"}),
+            frozenset(
+                {"SETTINGS#*", "INVOICE#*", "SEQUENCE#*", "ACCOUNT#*", "PLAN#*", "DUNNING#*", "PAYRETRY#*"}
+            ),
         ),
+        # A card payment settling an invoice (InvoiceService.record_payment): the account's other
+        # overdue invoices (DynamoInvoiceStore.overdue), checked unchanged in its transaction.
+        ("dynamodb:Query", "BillingTable/index/GSI1", frozenset({"INVOICES#*"})),
+        ("dynamodb:ConditionCheckItem", "BillingTable", frozenset({"INVOICE#*"})),
+        # tally.payments.stripe_client: Stripe's secret key (the payment retries' charges).
+        ("secretsmanager:GetSecretValue", "StripeSecretKeySecret", None),
         # An account's owners and admins; a closing period's usage.
         ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*", "USAGE#*"})),
         # Metrics' names; the account and its managers' profiles.
@@ -490,6 +511,8 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         keys.job_failure("trials", "sub_1#end")["PK"]["S"],
         keys.dunning("inv_1")["PK"]["S"],
         keys.INVOICES_DUE,
+        keys.payment_retry("inv_1")["PK"]["S"],
+        keys.PAYMENT_RETRIES_DUE,
         # issue 9, the webhook ledger
         keys.webhook_event("stripe", "evt_1")["PK"]["S"],
     }
