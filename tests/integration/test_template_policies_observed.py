@@ -48,6 +48,8 @@ NOT_EXERCISED = {
     ("BillingFunction", "dynamodb:GetItem", "idempotency#*"),
     # The email ledger gives its claim back when SES refuses or fails a send (none does here).
     ("InvoicesFunction", "dynamodb:DeleteItem", "EMAIL#*"),
+    # Settling an overdue invoice while the account has another one overdue (none here).
+    ("InvoicesFunction", "dynamodb:ConditionCheckItem", "INVOICE#*"),
     ("CheckoutFunction", "dynamodb:GetItem", "idempotency#*"),
     ("JobsWorkerFunction", "dynamodb:DeleteItem", "EMAIL#*"),
     # Subscriptions past a trial's grace period are read only when the seller sets one (none here).

@@ -178,6 +178,8 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ),
         # The email ledger gives a claim back when a send fails.
         ("dynamodb:DeleteItem", "BillingTable", frozenset({"EMAIL#*"})),
+        # Settling an overdue invoice: the account's other overdue invoices checked unchanged.
+        ("dynamodb:ConditionCheckItem", "BillingTable", frozenset({"INVOICE#*"})),
         (
             "dynamodb:GetItem",
             "BillingTable",

@@ -420,8 +420,12 @@ def default_seller_settings() -> SellerSettings:
 def added_fields_at_default(settings: SellerSettings) -> set[str]:
     """The fields added since settings were first stored that hold their default: the dunning
     ladder (the shipped one), issue 9's `payment_grace_days` and `allowed_redirect_origins`, the
-    payment retries' days."""
+    payment retries' days, issue 10's renewal anchor and trial grace."""
     leave_out = {"dunning"} if settings.dunning == default_dunning() else set()
+    if settings.renewal_anchor == "anniversary":
+        leave_out.add("renewal_anchor")
+    if settings.trial_grace_days is None:
+        leave_out.add("trial_grace_days")
     if tuple(settings.payment_retry_days) == DEFAULT_PAYMENT_RETRY_DAYS:
         leave_out.add("payment_retry_days")
     if settings.payment_grace_days == DEFAULT_GRACE_DAYS:
