@@ -29,19 +29,9 @@ from tally.payments.stripe_checkout import InvoicePreview, StripeCheckout
 from tally.plans.service import CatalogueService
 from tally.subscriptions.choices import choosable, current_choice, priced_choice
 from tally.subscriptions.dynamo import fingerprint
-from tally.subscriptions.models import ChangedOut, ChangeOut, ChoiceOut, LineOut, change_out
+from tally.subscriptions.models import ChangedOut, ChangeOut, LineOut, change_out, choice_out
 from tally.subscriptions.ports import SubscriptionStore
 from tally.subscriptions.service import NoSubscription, SubscriptionService
-
-
-def _choice_out(choice: PricedChoice) -> ChoiceOut:
-    return ChoiceOut(
-        plan=choice.plan_code,
-        plan_version=choice.plan_version,
-        cycle=choice.cycle,
-        currency=choice.currency,
-        amount=choice.amount,
-    )
 
 
 def preview_out(
@@ -64,8 +54,8 @@ def preview_out(
         kind=kind,
         effective_at=at,
         currency=new.currency,
-        current=_choice_out(current),
-        new=_choice_out(new),
+        current=choice_out(current),
+        new=choice_out(new),
         proration=proration,
         proration_net=sum(line.amount for line in proration),
         next_invoice_at=preview.next_payment_at or period_end,
