@@ -30,7 +30,8 @@ from tally.coupons.ports import Subscriptions
 from tally.coupons.service import CouponService
 from tally.errors import Conflict, InvalidInput, NotFound
 from tally.payments.stripe_checkout import OneOffLine, SessionSpec, StripeCheckout
-from tally.placements.models import CAPACITY_FEATURE, DEFAULT_CAPACITY, Availability, Reservation
+from tally.placements.models import CAPACITY_FEATURE, DEFAULT_CAPACITY
+from tally.placements.ports import CheckoutSeats
 from tally.plans.service import CatalogueService
 from tally.subscriptions.choices import choosable
 from tally.subscriptions.ports import Accounts
@@ -48,23 +49,6 @@ class CheckoutStore(StripeIds, Protocol):
     def opened(
         self, record: CheckoutRecord, session_id: str, url: str, context: AuditContext
     ) -> CheckoutRecord: ...
-
-
-class Seats(Protocol):
-    def reserve(
-        self,
-        location_id: str,
-        category_id: str,
-        account_id: str,
-        *,
-        until: datetime,
-        capacity: int,
-        at: datetime,
-        reservation_id: str | None = None,
-        context: AuditContext | None = None,
-    ) -> Reservation: ...
-
-    def availability(self, location_id: str, category_id: str, *, at: datetime) -> Availability: ...
 
 
 def checkout_id(account_id: str, idempotency_key: str, body: dict[str, Any]) -> str:
@@ -89,7 +73,7 @@ class CheckoutService:
         accounts: Accounts,
         subscriptions: Subscriptions,
         store: CheckoutStore,
-        seats: Seats,
+        seats: CheckoutSeats,
         stripe: StripeCheckout,
         allowed_origins: Callable[[], frozenset[str]],
         clock: Clock | None = None,
