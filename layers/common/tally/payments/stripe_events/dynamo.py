@@ -167,15 +167,12 @@ class DynamoMirrorStore:
         context: AuditContext,
     ) -> None:
         transaction = self._table.transaction(context)
-        if before is None:
-            transaction.put(subscription_item(after), condition=NEW, label="subscription")
-        else:
-            transaction.put(
-                subscription_item(after),
-                condition="fingerprint = :before",
-                values={":before": subscription_fingerprint(before)},
-                label="subscription",
-            )
+        _put_as_read(
+            transaction,
+            subscription_item(after),
+            subscription_fingerprint(before) if before is not None else None,
+            "subscription",
+        )
         if current:
             transaction.put(
                 pointer_item(after),
@@ -198,15 +195,12 @@ class DynamoMirrorStore:
         self, before: Invoice | None, after: Invoice, action: str, context: AuditContext
     ) -> None:
         transaction = self._table.transaction(context)
-        if before is None:
-            transaction.put(invoice_item(after), condition=NEW, label="invoice")
-        else:
-            transaction.put(
-                invoice_item(after),
-                condition="fingerprint = :before",
-                values={":before": invoice_fingerprint(before)},
-                label="invoice",
-            )
+        _put_as_read(
+            transaction,
+            invoice_item(after),
+            invoice_fingerprint(before) if before is not None else None,
+            "invoice",
+        )
         transaction.audit(
             action, "invoice", after.id, account_id=after.account_id, changes=_invoice_changes(before, after)
         )
@@ -345,6 +339,19 @@ class DynamoMirrorStore:
             },
         )
         self._commit(transaction)
+
+
+def _put_as_read(
+    transaction: Transaction, item: dict[str, Any], before_fingerprint: str | None, label: str
+) -> None:
+    """`item` new (no fingerprint: none was read), or in place of exactly the version read: a
+    concurrent write in between refuses the transaction under `label`."""
+    if before_fingerprint is None:
+        transaction.put(item, condition=NEW, label=label)
+    else:
+        transaction.put(
+            item, condition="fingerprint = :before", values={":before": before_fingerprint}, label=label
+        )
 
 
 def _record_once(
