@@ -17,7 +17,7 @@ from datetime import datetime
 from tally import clock as clocks
 from tally.audit.records import AuditContext
 from tally.billing import subscription_state as machine
-from tally.billing.catalogue import Cycle, PublishedVersion
+from tally.billing.catalogue import Cycle
 from tally.billing.periods import Period
 from tally.billing.proration import PricedChoice, classify
 from tally.billing.subscription_state import Subscription
@@ -26,22 +26,12 @@ from tally.checkout.urls import check_return_url
 from tally.clock import Clock
 from tally.errors import Conflict, InvalidInput, NotFound
 from tally.payments.stripe_checkout import InvoicePreview, StripeCheckout
-from tally.plans.ports import StoredPlan
 from tally.plans.service import CatalogueService
+from tally.subscriptions.choices import choosable, current_choice, priced_choice
 from tally.subscriptions.dynamo import fingerprint
-from tally.subscriptions.models import ChangedOut, ChangeOut, ChoiceOut, LineOut, change_out
+from tally.subscriptions.models import ChangedOut, ChangeOut, LineOut, change_out, choice_out
 from tally.subscriptions.ports import SubscriptionStore
 from tally.subscriptions.service import NoSubscription, SubscriptionService
-
-
-def _choice_out(choice: PricedChoice) -> ChoiceOut:
-    return ChoiceOut(
-        plan=choice.plan_code,
-        plan_version=choice.plan_version,
-        cycle=choice.cycle,
-        currency=choice.currency,
-        amount=choice.amount,
-    )
 
 
 def preview_out(
@@ -64,8 +54,8 @@ def preview_out(
         kind=kind,
         effective_at=at,
         currency=new.currency,
-        current=_choice_out(current),
-        new=_choice_out(new),
+        current=choice_out(current),
+        new=choice_out(new),
         proration=proration,
         proration_net=sum(line.amount for line in proration),
         next_invoice_at=preview.next_payment_at or period_end,
@@ -224,15 +214,10 @@ class SelfService:
     ) -> tuple[PricedChoice, PricedChoice, str, Subscription]:
         """The current and new choices, the new Stripe price, and the subscription after the
         change (the machine refuses what cannot change before anything reaches Stripe)."""
-        stored, version = self._choosable(plan_code)
+        stored, version = choosable(self._catalogue, plan_code)
         wanted = cycle or subscription.cycle
-        new = self._choice(stored, version, wanted, subscription.currency)
-        current = self._choice(
-            self._catalogue.stored(subscription.plan_code),
-            self._catalogue.version(subscription.plan_code, subscription.plan_version),
-            subscription.cycle,
-            subscription.currency,
-        )
+        new = priced_choice(stored, version, wanted, subscription.currency)
+        current = current_choice(self._catalogue, subscription)
         if classify(current, new) == "none":
             raise Conflict(f"The subscription is already on {new.plan_name} ({new.cycle})")
         if new.amount is None:
@@ -248,30 +233,3 @@ class SelfService:
             stored.plan, version, wanted, subscription.currency, new.amount, context
         )
         return current, new, price_id, after
-
-    def _choosable(self, plan_code: str) -> tuple[StoredPlan, PublishedVersion]:
-        try:
-            stored = self._catalogue.stored(plan_code)
-        except NotFound:
-            raise NotFound(f"No plan '{plan_code}'", field="plan") from None
-        if stored.plan.status != "active":
-            raise Conflict(f"Plan '{plan_code}' is archived: choose another plan", field="plan")
-        return stored, self._catalogue.latest(stored)
-
-    @staticmethod
-    def _choice(stored: StoredPlan, version: PublishedVersion, cycle: Cycle, currency: str) -> PricedChoice:
-        price = version.version.price(cycle, currency)
-        if price is None:
-            raise InvalidInput(
-                f"Plan '{stored.plan.code}' has no {cycle} price in {currency} (the subscription's currency)",
-                field="cycle",
-            )
-        return PricedChoice(
-            plan_code=stored.plan.code,
-            plan_version=version.number,
-            plan_name=stored.plan.name,
-            tier_rank=stored.plan.tier_rank,
-            cycle=cycle,
-            currency=currency,
-            amount=price.amount,
-        )

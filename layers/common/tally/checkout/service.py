@@ -30,9 +30,10 @@ from tally.coupons.ports import Subscriptions
 from tally.coupons.service import CouponService
 from tally.errors import Conflict, InvalidInput, NotFound
 from tally.payments.stripe_checkout import OneOffLine, SessionSpec, StripeCheckout
-from tally.placements.models import CAPACITY_FEATURE, DEFAULT_CAPACITY, Availability, Reservation
-from tally.plans.ports import StoredPlan
+from tally.placements.models import CAPACITY_FEATURE, DEFAULT_CAPACITY
+from tally.placements.ports import CheckoutSeats
 from tally.plans.service import CatalogueService
+from tally.subscriptions.choices import choosable
 from tally.subscriptions.ports import Accounts
 
 # Stripe takes a session's expiry 30 minutes to 24 hours ahead: 30 minutes and the request's time.
@@ -48,23 +49,6 @@ class CheckoutStore(StripeIds, Protocol):
     def opened(
         self, record: CheckoutRecord, session_id: str, url: str, context: AuditContext
     ) -> CheckoutRecord: ...
-
-
-class Seats(Protocol):
-    def reserve(
-        self,
-        location_id: str,
-        category_id: str,
-        account_id: str,
-        *,
-        until: datetime,
-        capacity: int,
-        at: datetime,
-        reservation_id: str | None = None,
-        context: AuditContext | None = None,
-    ) -> Reservation: ...
-
-    def availability(self, location_id: str, category_id: str, *, at: datetime) -> Availability: ...
 
 
 def checkout_id(account_id: str, idempotency_key: str, body: dict[str, Any]) -> str:
@@ -89,7 +73,7 @@ class CheckoutService:
         accounts: Accounts,
         subscriptions: Subscriptions,
         store: CheckoutStore,
-        seats: Seats,
+        seats: CheckoutSeats,
         stripe: StripeCheckout,
         allowed_origins: Callable[[], frozenset[str]],
         clock: Clock | None = None,
@@ -119,7 +103,7 @@ class CheckoutService:
         account = self._accounts.get(account_id)
         if account is None:
             raise NotFound(f"No account '{account_id}'", field="account_id")
-        stored, version = self._choosable(request.plan)
+        stored, version = choosable(self._catalogue, request.plan)
         amount = self._amount(version, request)
         if request.kind == "subscription":
             existing = self._subscriptions.current(account_id)
@@ -227,15 +211,6 @@ class CheckoutService:
             spec = SessionSpec(mode="payment", one_off=line, **common)  # type: ignore[arg-type]
         session = self._stripe.create_checkout_session(spec)
         return _out(self._store.opened(record, session.id, session.url, context))
-
-    def _choosable(self, plan_code: str) -> tuple[StoredPlan, PublishedVersion]:
-        try:
-            stored = self._catalogue.stored(plan_code)
-        except NotFound:
-            raise NotFound(f"No plan '{plan_code}'", field="plan") from None
-        if stored.plan.status != "active":
-            raise Conflict(f"Plan '{plan_code}' is archived: choose another plan", field="plan")
-        return stored, self._catalogue.latest(stored)
 
     @staticmethod
     def _amount(version: PublishedVersion, request: CheckoutIn) -> int:

@@ -12,13 +12,20 @@ request and the job never both end it (the store's write is conditional on what 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tally.billing.subscription_state import Subscription
 from tally.jobs.base import JobName, Worked, WorkItem
-from tally.jobs.calendar import day_end, day_start, days_until, local_day
+from tally.jobs.calendar import days_until, local_day
 from tally.jobs.deps import JobDeps
-from tally.jobs.reminders import REMINDER_DAYS, as_instant, send_to_managers, system_context
+from tally.jobs.reminders import (
+    as_instant,
+    planned_subscription,
+    reminder_steps,
+    send_to_managers,
+    subscription_item,
+    system_context,
+)
 from tally.storage import keys
 from tally.subscriptions.service import settle
 
@@ -33,30 +40,13 @@ class Expiry:
 
     def plan(self, as_of: datetime) -> Iterator[WorkItem]:
         zone = self._deps.settings.current().time_zone
-        today = local_day(as_of, zone)
-        for days in REMINDER_DAYS:
-            start = day_start(today + timedelta(days=days), zone)
-            end = day_start(today + timedelta(days=days + 1), zone)
-            for entry in self._deps.due.due(keys.EXPIRIES_DUE, start, end):
-                yield self._item(entry.account_id, entry.subscription_id, entry.at, f"D-{days}")
-        for entry in self._deps.due.due(keys.EXPIRIES_DUE, None, day_end(as_of, zone)):
-            yield self._item(entry.account_id, entry.subscription_id, entry.at, "end")
-
-    def _item(self, account_id: str, subscription_id: str, ends_at: datetime, step: str) -> WorkItem:
-        return WorkItem(
-            self.name,
-            f"{subscription_id}#{keys.due_instant(ends_at)}#{step}",
-            {
-                "account_id": account_id,
-                "subscription_id": subscription_id,
-                "ends_at": ends_at.isoformat(),
-                "step": step,
-            },
-        )
+        for entry, step in reminder_steps(self._deps.due, keys.EXPIRIES_DUE, as_of, zone):
+            key = f"{entry.subscription_id}#{keys.due_instant(entry.at)}#{step}"
+            yield subscription_item(self.name, key, entry, "ends_at", step)
 
     def work(self, item: WorkItem, as_of: datetime) -> Worked:
-        subscription = self._deps.subscriptions.current(item.data["account_id"])
-        if subscription is None or subscription.id != item.data["subscription_id"]:
+        subscription = planned_subscription(self._deps, item)
+        if subscription is None:
             return Worked("skipped", "the account's current subscription is another one")
         ends_at = as_instant(item.data["ends_at"])
         if not subscription.cancel_at_period_end or subscription.current_period_end != ends_at:

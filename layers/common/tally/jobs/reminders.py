@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from tally.audit.records import Actor, AuditContext
+from tally.billing.subscription_state import Subscription
+from tally.jobs.base import JobName, WorkItem
+from tally.jobs.calendar import day_end, day_start, local_day
 from tally.jobs.deps import JobDeps
+from tally.jobs.due import DueEntry, DueIndex
 from tally.notifications.ledger import LedgerKey, SendOutcome
 
 LOGGER = logging.getLogger(__name__)
@@ -59,3 +64,41 @@ def send_to_managers(
 
 def as_instant(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def reminder_steps(
+    due: DueIndex, partition: str, as_of: datetime, zone: str
+) -> Iterator[tuple[DueEntry, str]]:
+    """What `partition` holds for today, with its step: the ends on the days REMINDER_DAYS ahead
+    ("D-7", "D-3", "D-1"; one Query a day), then every end by the end of today ("end")."""
+    today = local_day(as_of, zone)
+    for days in REMINDER_DAYS:
+        start = day_start(today + timedelta(days=days), zone)
+        end = day_start(today + timedelta(days=days + 1), zone)
+        for entry in due.due(partition, start, end):
+            yield entry, f"D-{days}"
+    for entry in due.due(partition, None, day_end(as_of, zone)):
+        yield entry, "end"
+
+
+def subscription_item(job: JobName, key: str, entry: DueEntry, at_field: str, step: str) -> WorkItem:
+    """An item about a step of one subscription's dated end: the account and subscription to
+    find it by, and the end (as `at_field`) it was planned for."""
+    return WorkItem(
+        job,
+        key,
+        {
+            "account_id": entry.account_id,
+            "subscription_id": entry.subscription_id,
+            at_field: entry.at.isoformat(),
+            "step": step,
+        },
+    )
+
+
+def planned_subscription(deps: JobDeps, item: WorkItem) -> Subscription | None:
+    """The account's current subscription if it is still the one the item was planned for."""
+    subscription = deps.subscriptions.current(item.data["account_id"])
+    if subscription is None or subscription.id != item.data["subscription_id"]:
+        return None
+    return subscription

@@ -26,9 +26,17 @@ from tally.billing.subscription_state import Subscription
 from tally.clock import FixedClock
 from tally.invoices.subscription import NothingToInvoice
 from tally.jobs.base import JobName, Worked, WorkItem
-from tally.jobs.calendar import day_end, day_start, days_until, local_day
+from tally.jobs.calendar import day_end, days_until, local_day
 from tally.jobs.deps import JobDeps
-from tally.jobs.reminders import REMINDER_DAYS, as_instant, send_to_managers, system_context
+from tally.jobs.due import DueEntry
+from tally.jobs.reminders import (
+    as_instant,
+    planned_subscription,
+    reminder_steps,
+    send_to_managers,
+    subscription_item,
+    system_context,
+)
 from tally.storage import keys
 from tally.subscriptions.service import account_follows
 
@@ -44,35 +52,20 @@ class Trials:
     def plan(self, as_of: datetime) -> Iterator[WorkItem]:
         settings = self._deps.settings.current()
         zone = settings.time_zone
-        today = local_day(as_of, zone)
-        for days in REMINDER_DAYS:
-            start = day_start(today + timedelta(days=days), zone)
-            end = day_start(today + timedelta(days=days + 1), zone)
-            for entry in self._deps.due.due(keys.TRIALS_DUE, start, end):
-                yield self._item(entry.account_id, entry.subscription_id, entry.at, f"D-{days}")
-        for entry in self._deps.due.due(keys.TRIALS_DUE, None, day_end(as_of, zone)):
-            yield self._item(entry.account_id, entry.subscription_id, entry.at, "end")
+        for entry, step in reminder_steps(self._deps.due, keys.TRIALS_DUE, as_of, zone):
+            yield self._item(entry, step)
         if settings.trial_grace_days is not None:
             # Ended at least `grace` days before the end of today.
             cutoff = day_end(as_of, zone) - timedelta(days=settings.trial_grace_days)
             for entry in self._deps.due.due(keys.TRIAL_GRACE_DUE, None, cutoff):
-                yield self._item(entry.account_id, entry.subscription_id, entry.at, "lapse")
+                yield self._item(entry, "lapse")
 
-    def _item(self, account_id: str, subscription_id: str, trial_end: datetime, step: str) -> WorkItem:
-        return WorkItem(
-            self.name,
-            f"{subscription_id}#{step}",
-            {
-                "account_id": account_id,
-                "subscription_id": subscription_id,
-                "trial_end": trial_end.isoformat(),
-                "step": step,
-            },
-        )
+    def _item(self, entry: DueEntry, step: str) -> WorkItem:
+        return subscription_item(self.name, f"{entry.subscription_id}#{step}", entry, "trial_end", step)
 
     def work(self, item: WorkItem, as_of: datetime) -> Worked:
-        subscription = self._deps.subscriptions.current(item.data["account_id"])
-        if subscription is None or subscription.id != item.data["subscription_id"]:
+        subscription = planned_subscription(self._deps, item)
+        if subscription is None:
             return Worked("skipped", "the account's current subscription is another one")
         trial_end = as_instant(item.data["trial_end"])
         if subscription.trial_end != trial_end:

@@ -112,7 +112,7 @@ def _line(line: ProrationLine) -> LineOut:
     )
 
 
-def _choice(choice: PricedChoice) -> ChoiceOut:
+def choice_out(choice: PricedChoice) -> ChoiceOut:
     return ChoiceOut(
         plan=choice.plan_code,
         plan_version=choice.plan_version,
@@ -128,8 +128,8 @@ def change_out(current: PricedChoice, new: PricedChoice, change: ChangePlan) -> 
         kind=change.kind,
         effective_at=change.effective_at,
         currency=new.currency,
-        current=_choice(current),
-        new=_choice(new),
+        current=choice_out(current),
+        new=choice_out(new),
         proration=[_line(line) for line in lines],
         proration_net=sum(line.amount for line in lines),
         next_invoice_at=change.next_invoice_at,

@@ -18,7 +18,7 @@ from tally.accounts.errors import ChangedMeanwhile
 from tally.accounts.status import transition_problem
 from tally.audit.records import Actor, AuditContext
 from tally.billing import subscription_state as machine
-from tally.billing.catalogue import Cycle, PublishedVersion
+from tally.billing.catalogue import Cycle
 from tally.billing.periods import (
     BillingAnchor,
     Period,
@@ -32,8 +32,8 @@ from tally.billing.proration import ChangePlan, PricedChoice, ProrationLine, cla
 from tally.billing.subscription_state import FINAL, PendingChange, PendingLine, Subscription
 from tally.clock import Clock
 from tally.errors import Conflict, InvalidInput, NotFound
-from tally.plans.ports import StoredPlan
 from tally.plans.service import CatalogueService
+from tally.subscriptions.choices import choosable, current_choice, priced_choice
 from tally.subscriptions.ports import AccountFollows, Accounts, SubscriptionStore
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class SubscriptionService:
                 "it or cancel it instead",
                 field="plan",
             )
-        _stored, version = self._choosable(plan_code)
+        _stored, version = choosable(self._catalogue, plan_code)
         price = version.version.price(cycle, currency)
         if price is None:
             offered = ", ".join(f"{p.cycle} {p.currency}" for p in version.version.prices)
@@ -212,46 +212,12 @@ class SubscriptionService:
         )
         return subscription.model_copy(update={"coupon": pending.applied}), pending
 
-    def _choosable(self, plan_code: str) -> tuple[StoredPlan, PublishedVersion]:
-        try:
-            stored = self._catalogue.stored(plan_code)
-        except NotFound:
-            # The request names it `plan` (body or query): say so, not the catalogue's `code`.
-            raise NotFound(f"No plan '{plan_code}'", field="plan") from None
-        if stored.plan.status != "active":
-            raise Conflict(f"Plan '{plan_code}' is archived: choose another plan", field="plan")
-        return stored, self._catalogue.latest(stored)
-
     # -- changing plan or cycle ------------------------------------------------------------
-
-    def _choice(
-        self, stored: StoredPlan, version: PublishedVersion, cycle: Cycle, currency: str
-    ) -> PricedChoice:
-        price = version.version.price(cycle, currency)
-        if price is None:
-            raise InvalidInput(
-                f"Plan '{stored.plan.code}' has no {cycle} price in {currency} (the subscription's currency)",
-                field="cycle",
-            )
-        return PricedChoice(
-            plan_code=stored.plan.code,
-            plan_version=version.number,
-            plan_name=stored.plan.name,
-            tier_rank=stored.plan.tier_rank,
-            cycle=cycle,
-            currency=currency,
-            amount=price.amount,
-        )
-
-    def _current_choice(self, subscription: Subscription) -> PricedChoice:
-        stored = self._catalogue.stored(subscription.plan_code)
-        version = self._catalogue.version(subscription.plan_code, subscription.plan_version)
-        return self._choice(stored, version, subscription.cycle, subscription.currency)
 
     def _plan(
         self, subscription: Subscription, new: PricedChoice, immediately: bool | None, now: datetime
     ) -> ChangePlan:
-        current = self._current_choice(subscription)
+        current = current_choice(self._catalogue, subscription)
         if subscription.status == "trialing":
             # Nothing is paid during a trial: a change applies at once (unless asked to wait),
             # without proration; the first invoice, at the trial's end, is at the new price.
@@ -315,8 +281,8 @@ class SubscriptionService:
     ) -> tuple[Subscription, str, Preview]:
         """The subscription after the change, its audit action, and the plan of it: the state
         machine is asked even for a preview, so a preview never promises what a change refuses."""
-        stored, version = self._choosable(plan_code)
-        new = self._choice(stored, version, cycle or subscription.cycle, subscription.currency)
+        stored, version = choosable(self._catalogue, plan_code)
+        new = priced_choice(stored, version, cycle or subscription.cycle, subscription.currency)
         now = self._now()
         if subscription.status in FINAL:
             # The machine words the refusal (a canceled subscription cannot change plan).
@@ -353,7 +319,7 @@ class SubscriptionService:
                 lines=pending_lines(planned),
             )
             action = "subscription.plan_changed"
-        return after, action, Preview(self._current_choice(subscription), new, planned)
+        return after, action, Preview(current_choice(self._catalogue, subscription), new, planned)
 
     # -- cancelling and resuming -----------------------------------------------------------
 

@@ -167,15 +167,12 @@ class DynamoMirrorStore:
         context: AuditContext,
     ) -> None:
         transaction = self._table.transaction(context)
-        if before is None:
-            transaction.put(subscription_item(after), condition=NEW, label="subscription")
-        else:
-            transaction.put(
-                subscription_item(after),
-                condition="fingerprint = :before",
-                values={":before": subscription_fingerprint(before)},
-                label="subscription",
-            )
+        _put_as_read(
+            transaction,
+            subscription_item(after),
+            subscription_fingerprint(before) if before is not None else None,
+            "subscription",
+        )
         if current:
             transaction.put(
                 pointer_item(after),
@@ -198,15 +195,12 @@ class DynamoMirrorStore:
         self, before: Invoice | None, after: Invoice, action: str, context: AuditContext
     ) -> None:
         transaction = self._table.transaction(context)
-        if before is None:
-            transaction.put(invoice_item(after), condition=NEW, label="invoice")
-        else:
-            transaction.put(
-                invoice_item(after),
-                condition="fingerprint = :before",
-                values={":before": invoice_fingerprint(before)},
-                label="invoice",
-            )
+        _put_as_read(
+            transaction,
+            invoice_item(after),
+            invoice_fingerprint(before) if before is not None else None,
+            "invoice",
+        )
         transaction.audit(
             action, "invoice", after.id, account_id=after.account_id, changes=_invoice_changes(before, after)
         )
@@ -244,29 +238,22 @@ class DynamoMirrorStore:
             self._redeemed(transaction, p)
         if p.order is not None:
             order = p.order
-            transaction.put(
-                keys.order_payment(order.account_id, order.order_id)
-                | to_item(
-                    {
-                        "kind": "order_payment",
-                        "order_id": order.order_id,
-                        "account_id": order.account_id,
-                        "session_id": order.session_id,
-                        "amount": order.amount,
-                        "currency": order.currency,
-                        "paid_at": order.paid_at.isoformat(),
-                        "provider": "stripe",
-                    }
-                ),
-                condition=NEW,
+            _record_once(
+                transaction,
+                keys.order_payment(order.account_id, order.order_id),
+                {
+                    "kind": "order_payment",
+                    "order_id": order.order_id,
+                    "account_id": order.account_id,
+                    "session_id": order.session_id,
+                    "amount": order.amount,
+                    "currency": order.currency,
+                    "paid_at": order.paid_at.isoformat(),
+                },
                 label="order",
-            )
-            transaction.audit(
-                "order.paid",
-                "order",
-                order.order_id,
+                audit=("order.paid", "order", order.order_id),
                 account_id=order.account_id,
-                changes={"amount": (None, order.amount), "currency": (None, order.currency)},
+                audited={"amount": order.amount, "currency": order.currency},
             )
         try:
             self._table.commit(transaction)
@@ -296,39 +283,32 @@ class DynamoMirrorStore:
             names={"#redemptions": "redemptions", "#account": "account_id"},
             values={":zero": 0, ":one": 1, ":account": redeemed.account_id},
         )
-        transaction.put(
-            keys.redemption(redeemed.code, redeemed.id)
-            | to_item(
-                {
-                    "kind": REDEMPTION_KIND,
-                    "id": redeemed.id,
-                    "code": redeemed.code,
-                    "account_id": redeemed.account_id,
-                    "applies_to": "subscription" if provisioning.kind == "subscription" else "invoice",
-                    "applies_to_id": redeemed.applies_to_id,
-                    "original": redeemed.original,
-                    "discount": redeemed.discount,
-                    "final": redeemed.final,
-                    "currency": redeemed.currency,
-                    "at": redeemed.at.isoformat(),
-                    "provider": "stripe",
-                }
-            ),
-            condition=NEW,
+        _record_once(
+            transaction,
+            keys.redemption(redeemed.code, redeemed.id),
+            {
+                "kind": REDEMPTION_KIND,
+                "id": redeemed.id,
+                "code": redeemed.code,
+                "account_id": redeemed.account_id,
+                "applies_to": "subscription" if provisioning.kind == "subscription" else "invoice",
+                "applies_to_id": redeemed.applies_to_id,
+                "original": redeemed.original,
+                "discount": redeemed.discount,
+                "final": redeemed.final,
+                "currency": redeemed.currency,
+                "at": redeemed.at.isoformat(),
+            },
             label="redemption",
-        )
-        transaction.audit(
-            "coupon.redeemed",
-            "coupon",
-            redeemed.code,
+            audit=("coupon.redeemed", "coupon", redeemed.code),
             account_id=redeemed.account_id,
-            changes={
-                "redemption_id": (None, redeemed.id),
-                "applies_to": (None, redeemed.applies_to_id),
-                "original": (None, redeemed.original),
-                "discount": (None, redeemed.discount),
-                "final": (None, redeemed.final),
-                "currency": (None, redeemed.currency),
+            audited={
+                "redemption_id": redeemed.id,
+                "applies_to": redeemed.applies_to_id,
+                "original": redeemed.original,
+                "discount": redeemed.discount,
+                "final": redeemed.final,
+                "currency": redeemed.currency,
             },
         )
 
@@ -359,3 +339,39 @@ class DynamoMirrorStore:
             },
         )
         self._commit(transaction)
+
+
+def _put_as_read(
+    transaction: Transaction, item: dict[str, Any], before_fingerprint: str | None, label: str
+) -> None:
+    """`item` new (no fingerprint: none was read), or in place of exactly the version read: a
+    concurrent write in between refuses the transaction under `label`."""
+    if before_fingerprint is None:
+        transaction.put(item, condition=NEW, label=label)
+    else:
+        transaction.put(
+            item, condition="fingerprint = :before", values={":before": before_fingerprint}, label=label
+        )
+
+
+def _record_once(
+    transaction: Transaction,
+    key: keys.Key,
+    record: dict[str, Any],
+    *,
+    label: str,
+    audit: tuple[str, str, str],
+    account_id: str,
+    audited: dict[str, Any],
+) -> None:
+    """A record of what Stripe reported (`provider: stripe`), written once (a replay's put is
+    refused under `label`), and its audit record (action, entity type, id) of `audited` values."""
+    action, entity_type, entity_id = audit
+    transaction.put(key | to_item(record | {"provider": "stripe"}), condition=NEW, label=label)
+    transaction.audit(
+        action,
+        entity_type,
+        entity_id,
+        account_id=account_id,
+        changes={field: (None, value) for field, value in audited.items()},
+    )
