@@ -15,21 +15,10 @@ from tally.billing.invoices import Invoice
 from tally.billing.seller import SellerSettings
 from tally.billing.subscription_state import Subscription
 from tally.notifications.ledger import LedgerKey, SendOutcome
+from tally.placements.ports import PlacementSeats as PlacementSeats  # the applier's seats port
 from tally.subscriptions.ports import AccountFollows
 
 DisputeStatus = Literal["open", "closed"]
-
-
-class PlacementSeats(Protocol):
-    """tally.placements.seats (the checkout branch): both idempotent, no-ops when already so."""
-
-    def confirm(self, reservation_id: str, *, at: datetime) -> None:
-        """The reserved seat becomes an active sponsorship."""
-        ...
-
-    def release(self, reservation_id: str, *, at: datetime) -> None:
-        """A reservation or a sponsorship frees its seat."""
-        ...
 
 
 class Notifier(Protocol):
