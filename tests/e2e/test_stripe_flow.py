@@ -2,8 +2,9 @@
 walks through it: a checkout with a coupon and a placement, completed in the sandbox with a card
 that is declined after its first charge (4000 0000 0000 0341); the subscription active and Stripe's
 invoice listed with its PDF; a renewal on the test clock that fails (past_due, the email); paid
-again (active); canceled at the period's end, the seat still held. Then the placement's limit under
-concurrency, an expired session giving its seat back, and Idempotency-Key replays."""
+again (active); canceled at the period's end, the seat held until then and freed after. Then the
+placement's limit under concurrency, an expired session giving its seat back, and Idempotency-Key
+replays."""
 
 from __future__ import annotations
 
@@ -181,6 +182,17 @@ def test_checkout_with_a_coupon_a_failed_renewal_payment_and_cancel(stack_url: s
     ]
     seat = expect(api.call(lea, "GET", seats), 200)
     assert (seat["taken"], seat["free"]) == (1, 4)  # held until the period ends
+
+    # The period's end: Stripe deletes the subscription, the seat frees up, the account is cancelled.
+    ended = stripe.control(
+        f"subscriptions/{subscription['stripe_subscription_id']}/advance", {"frozen_time": "period_end"}
+    )
+    assert ended["status"] == "canceled"
+    stripe.applied()
+    gone = expect(api.call(lea, "GET", "/v1/billing/subscription", headers=as_shop), 200)
+    assert (gone["status"], gone["ended_at"]) == ("canceled", again["current_period_end"])
+    assert expect(api.call(lea, "GET", seats), 200)["taken"] == 0
+    assert api.call(lea, "GET", f"/v1/accounts/{shop}")[1]["code"] == "account_suspended"
 
 
 def test_ten_concurrent_checkouts_for_the_last_seat_then_an_expired_session_frees_it(stack_url: str) -> None:
