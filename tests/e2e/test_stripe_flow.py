@@ -182,6 +182,13 @@ def test_checkout_with_a_coupon_a_failed_renewal_payment_and_cancel(stack_url: s
     ]
     seat = expect(api.call(lea, "GET", seats), 200)
     assert (seat["taken"], seat["free"]) == (1, 4)  # held until the period ends
+    trail = expect(api.call(lea, "GET", "/v1/audit", query={"account_id": shop}), 200)["records"]
+    by_stripe = {record["action"] for record in trail if record["actor"] == "provider:stripe"}
+    assert {"checkout.completed", "coupon.redeemed", "placement.confirmed", "invoice.mirrored"} <= by_stripe
+    assert {"subscription.payment_failed", "subscription.payment_recovered"} <= by_stripe
+    assert "subscription.cancel_scheduled" in {
+        record["action"] for record in trail if record["actor_email"] == lea.email
+    }
 
     # The period's end: Stripe deletes the subscription, the seat frees up, the account is cancelled.
     ended = stripe.control(
