@@ -126,6 +126,11 @@ def _api_routes() -> list[tuple[str, re.Pattern[str], Handler]]:
             lambda s, ids, p: b.confirm_payment_intent(s, ids[0], p),
         ),
         ("POST", "/v1/payment_intents/{id}/cancel", lambda s, ids, p: b.cancel_payment_intent(s, ids[0], p)),
+        (
+            "GET",
+            "/v1/payment_methods",
+            lambda s, ids, p: s.simple_list("payment_method", "/v1/payment_methods", p, "customer", "type"),
+        ),
         ("GET", "/v1/payment_methods/{id}", lambda s, ids, p: s.store.get("payment_method", ids[0])),
         ("POST", "/v1/refunds", lambda s, ids, p: b.create_refund(s, p)),
         (

@@ -48,10 +48,20 @@ NOT_EXERCISED = {
     ("BillingFunction", "dynamodb:GetItem", "idempotency#*"),
     # The email ledger gives its claim back when SES refuses or fails a send (none does here).
     ("InvoicesFunction", "dynamodb:DeleteItem", "EMAIL#*"),
+    # Settling an overdue invoice while the account has another one overdue (none here).
+    ("InvoicesFunction", "dynamodb:ConditionCheckItem", "INVOICE#*"),
     ("CheckoutFunction", "dynamodb:GetItem", "idempotency#*"),
     ("JobsWorkerFunction", "dynamodb:DeleteItem", "EMAIL#*"),
     # Subscriptions past a trial's grace period are read only when the seller sets one (none here).
     ("JobsPlannerFunction", "dynamodb:Query", "TRIAL_GRACE_DUE"),
+    # A card payment checks the account's other overdue invoices unchanged only when it has some
+    # (the renewal's is its only one here).
+    ("JobsWorkerFunction", "dynamodb:ConditionCheckItem", "INVOICE#*"),
+    # The Stripe applier is driven with a fake reader (no Stripe key read), its emails all go, and
+    # no completion arrives after its reservation was reclaimed (the seat taken back).
+    ("WebhookWorkerFunction", "secretsmanager:GetSecretValue", None),
+    ("WebhookWorkerFunction", "dynamodb:DeleteItem", "EMAIL#*"),
+    ("WebhookWorkerFunction", "dynamodb:PutItem", "PLACEMENT#*"),
 }
 # What Lambda itself does with the function's role (stream polling), not the function's code.
 LAMBDA_ACTIONS = {
@@ -316,7 +326,7 @@ def _drive_every_flow(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monk
     _drive_sign_in(stack, recorder)
     _drive_tenancy(RecordedApi(stack, recorder), admin, monkeypatch)
 
-    _drive_jobs(stack, recorder, admin)
+    _drive_jobs(stack, recorder, admin, monkeypatch)
 
     assert _invoke(stack, recorder, "DocsFunction", http_event("GET", "/v1/openapi.json"))[0] == 200
     _drive_webhooks(stack, recorder, monkeypatch)
@@ -347,6 +357,121 @@ def _drive_webhooks(stack: Stack, recorder: Recorder, monkeypatch: pytest.Monkey
     arn = stack.registry.lookup("WebhookQueue", "Arn")
     batch = {"Records": [sqs_record(message["Body"], arn, message["MessageId"])]}
     assert _invoke(stack, recorder, "WebhookWorkerFunction", batch)[1] == {"batchItemFailures": []}
+    _drive_stripe_applier(stack, recorder, monkeypatch, arn)
+
+
+def _drive_stripe_applier(
+    stack: Stack, recorder: Recorder, monkeypatch: pytest.MonkeyPatch, arn: str
+) -> None:
+    """The worker with the real Stripe applier and its DynamoDB, SES and seat adapters (Stripe's
+    answers from a fake reader): a subscription's life from checkout to deletion, with a failed
+    payment, a refund and a dispute; then every event again (the ledger says applied)."""
+    from decimal import Decimal
+
+    from webhooks import wiring
+
+    from tally.accounts.domain import Account, Member
+    from tally.accounts.dynamo.accounts import DynamoAccountStore
+    from tally.accounts.dynamo.table import BillingTable
+    from tally.billing.coupons import Coupon
+    from tally.coupons.dynamo import DynamoCouponStore
+    from tally.identity.roles import Role
+    from tally.payments.stripe_events import reader
+    from tally.payments.stripe_events.wiring import applier_from_environment
+    from tally.payments.webhooks import to_message
+    from tally.placements.seats import DynamoPlacementSeats
+    from tally.storage import clients
+    from tests.support.billing import CONTEXT
+    from tests.support.stripe_events import (
+        ACCOUNT as STRIPE_ACCOUNT,
+    )
+    from tests.support.stripe_events import (
+        END,
+        NEXT_END,
+        SESSION,
+        START,
+        SUBSCRIPTION,
+        FakeStripe,
+        charge_object,
+        dispute_object,
+        invoice_object,
+        session_object,
+        stripe_event,
+        subscription_object,
+    )
+    from tests.support.webhooks import sqs_record
+
+    fake = FakeStripe()
+    monkeypatch.setattr(reader, "SdkStripeReader", lambda _client: fake)
+    monkeypatch.setitem(wiring.BUILDERS, "stripe", applier_from_environment)
+    wiring.set_appliers(None)
+    name = stack.ref("BillingTable")
+    table = BillingTable(clients.dynamodb(), name)
+    account = Account(
+        id=STRIPE_ACCOUNT,
+        name="Acme SARL",
+        email="billing@acme.example",
+        country="FR",
+        currency="EUR",
+        created_at=START,
+        owner_count=1,
+        created_by="user_owner",
+    )
+    DynamoAccountStore(table).create(
+        account, Member(STRIPE_ACCOUNT, "user_owner", EMAIL, Role.OWNER, START), CONTEXT
+    )
+    coupon = Coupon(code="WELCOME10", name="Welcome", percent_off=Decimal(10), duration="once")
+    DynamoCouponStore(table).create(coupon, CONTEXT)
+    DynamoPlacementSeats(clients.dynamodb(), name).reserve(
+        "dakar", "plumbers", STRIPE_ACCOUNT, until=START + timedelta(minutes=31), capacity=5, at=START,
+        reservation_id="res_1", context=CONTEXT,
+    )  # fmt: skip
+    fake.put(
+        subscription_object(reservation="res_1", coupon="WELCOME10"),
+        session_object(coupon="WELCOME10", reservation="res_1", user_id="user_buyer", discount=180),
+        invoice_object(id="in_1", status="paid"),
+    )
+    delivered: list[str] = []
+
+    def deliver(kind: str, object_id: str) -> None:
+        body = to_message(stripe_event(kind, {"id": object_id}, id=f"evt_observed_{len(delivered)}"))
+        delivered.append(body)
+        batch = {"Records": [sqs_record(body, arn)]}
+        assert _invoke(stack, recorder, "WebhookWorkerFunction", batch)[1] == {"batchItemFailures": []}
+
+    deliver("checkout.session.completed", SESSION)
+    deliver("invoice.paid", "in_1")
+    fake.put(
+        subscription_object(
+            status="past_due", start=END, end=NEXT_END, reservation="res_1", coupon="WELCOME10"
+        ),
+        invoice_object(id="in_2", status="open", start=END, end=NEXT_END, number="ABCD-0002"),
+    )
+    deliver("invoice.payment_failed", "in_2")
+    fake.put(
+        subscription_object(
+            status="active", start=END, end=NEXT_END, reservation="res_1", coupon="WELCOME10"
+        ),
+        invoice_object(
+            id="in_2", status="paid", start=END, end=NEXT_END, number="ABCD-0002", attempt_count=2
+        ),
+        charge_object(invoice="in_2", refunds=[("re_1", 600)]),
+        dispute_object(),
+    )
+    deliver("invoice.paid", "in_2")
+    deliver("charge.refunded", "ch_1")
+    deliver("charge.dispute.created", "dp_1")
+    fake.put(
+        subscription_object(
+            status="canceled", start=END, end=NEXT_END, reservation="res_1", coupon="WELCOME10",
+            cancel_at_period_end=True, canceled_at=END, ended_at=NEXT_END,
+        ),
+        dispute_object(status="won"),
+    )  # fmt: skip
+    deliver("charge.dispute.closed", "dp_1")
+    deliver("customer.subscription.deleted", SUBSCRIPTION)
+    again = {"Records": [sqs_record(body, arn) for body in delivered[:10]]}
+    assert _invoke(stack, recorder, "WebhookWorkerFunction", again)[1] == {"batchItemFailures": []}
 
 
 def _drive_tenancy(api: RecordedApi, admin: User, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -803,14 +928,25 @@ def _drive_usage(stack: Stack, recorder: Recorder, owner: User, admin: User) -> 
 # --- issue 10, scheduled jobs ------------------------------------------------------------------
 
 
-def _drive_jobs(stack: Stack, recorder: Recorder, admin: User) -> None:
+def _drive_jobs(stack: Stack, recorder: Recorder, admin: User, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each daily job planned (the planner) and worked (the worker, fed from JobsQueue as the event
-    source mapping feeds it): a renewal, a trial's reminders and end, an expiry; an item failing
-    until it is dead-lettered; its listing and replay, and the runs (JobsFunction)."""
+    source mapping feeds it): a renewal, a trial's reminders and end, an expiry; the renewal's
+    invoice overdue (dunning), then charged to the saved card (payment retries, against the local
+    Stripe sandbox, the key read from Secrets Manager); an item failing until it is
+    dead-lettered; its listing and replay, and the runs (JobsFunction)."""
+    import os
+
+    import stripe
+
+    from local.stripe import StripeSandbox
+    from tally.accounts.dynamo.table import BillingTable
     from tally.billing.catalogue_files import load_catalogue
+    from tally.checkout.dynamo import DynamoCheckoutStore
     from tally.jobs import wiring
+    from tally.parameters import SecretString
     from tally.plans.dynamo import DynamoPlanStore
     from tally.plans.service import CatalogueService
+    from tally.retries import wiring as retries_wiring
     from tally.subscriptions.service import SubscriptionService
     from tests.support.billing import CONTEXT
     from tests.support.jobs import sqs_event
@@ -836,6 +972,25 @@ def _drive_jobs(stack: Stack, recorder: Recorder, admin: User) -> None:
                 service.start(account_id, "essential", "monthly", "XOF", CONTEXT, active_reason=active)
             service.cancel("acc_ends", True, "Moving on", CONTEXT)
             wiring.reset()
+        # Payment retries (issue 10, job 3): acc_renews has a Stripe customer with a saved card.
+        sandbox = StripeSandbox(port=0).start()
+        stack.client("secretsmanager").put_secret_value(
+            SecretId=stack.ref("StripeSecretKeySecret"), SecretString="sk_test_observed"
+        )
+
+        def sandbox_client() -> stripe.StripeClient:
+            key = SecretString(os.environ["STRIPE_SECRET_KEY_ARN"], "STRIPE_SECRET_KEY_ARN")()
+            return stripe.StripeClient(key, base_addresses={"api": sandbox.base_url}, max_network_retries=0)
+
+        monkeypatch.setattr(retries_wiring, "stripe_client", sandbox_client)
+        customer = stripe.StripeClient("sk_test_observed", base_addresses={"api": sandbox.base_url})
+        card: Any = {
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+        saved = customer.v1.customers.create(params=card)
+        billing_table = BillingTable(clients.dynamodb(), stack.ref("BillingTable"))
+        DynamoCheckoutStore(billing_table).link_customer("acc_renews", saved.id, CONTEXT)
         queue, dead_letters = stack.ref("JobsQueue"), stack.ref("JobsDeadLetterQueue")
         sqs = clients.sqs()
 
@@ -874,10 +1029,22 @@ def _drive_jobs(stack: Stack, recorder: Recorder, admin: User) -> None:
                 ExpressionAttributeValues={":pk": {"S": "INVOICES#acc_renews"}},
             )["Items"]
         ]
-        [due] = [invoice["due_date"] for invoice in renewed if invoice["status"] == "open"]
+        [(due, renewed_id)] = [
+            (invoice["due_date"], invoice["id"]) for invoice in renewed if invoice["status"] == "open"
+        ]
         overdue = datetime.fromisoformat(due).replace(hour=10, tzinfo=UTC) + timedelta(days=1)
         plan("dunning", overdue)
         work()
+        # Attempt 0 (scheduled by the renewal, run late here): the card pays the overdue invoice,
+        # which restores the past-due subscription.
+        plan("payment-retries", overdue)
+        work()
+        stored = clients.dynamodb().get_item(
+            TableName=stack.ref("BillingTable"), Key=keys.invoice(renewed_id)
+        )
+        paid = json.loads(str(stored["Item"]["body"]["S"]))
+        assert paid["status"] == "paid", paid
+        sandbox.stop()
 
         # An item that fails every attempt: its reason kept, counted failed, dead-lettered.
         run_id = "20260401T100000.000000Z-obs"

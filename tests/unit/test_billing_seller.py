@@ -155,3 +155,14 @@ def test_settings_stored_without_a_ladder_keep_their_fingerprint() -> None:
     assert "dunning" not in stable_json(settings)
     custom = settings.model_copy(update={"dunning": settings.dunning.model_copy(update={"steps": []})})
     assert "dunning" in stable_json(custom)
+
+
+def test_settings_stored_before_the_jobs_keep_their_fingerprint() -> None:
+    from tally.billing.seller import default_seller_settings, stable_json
+
+    settings = default_seller_settings()
+    assert "renewal_anchor" not in stable_json(settings)
+    assert "trial_grace_days" not in stable_json(settings)
+    anchored = settings.model_copy(update={"renewal_anchor": "first_of_month", "trial_grace_days": 7})
+    assert '"renewal_anchor":"first_of_month"' in stable_json(anchored)
+    assert '"trial_grace_days":7' in stable_json(anchored)

@@ -385,7 +385,9 @@ def test_the_registry_names_every_job_it_runs(world: World) -> None:
         "trials",
         "expiry",
     }
-    with pytest.raises(UnknownJob, match="the jobs are dunning, expiry, recurring-invoicing, trials"):
+    with pytest.raises(
+        UnknownJob, match="the jobs are dunning, expiry, payment-retries, recurring-invoicing, trials"
+    ):
         job_for("nope", world.deps)
 
 

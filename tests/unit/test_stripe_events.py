@@ -537,7 +537,14 @@ def test_an_invoice_stored_before_the_stripe_fields_keeps_its_fingerprint() -> N
     stored = invoice.model_copy(update={"dunning_on": None})
     leave_out: dict[str, Any] = {
         **dict.fromkeys((*STRIPE_FIELDS, "dunning_on", "overdue_since"), True),
-        "seller": {"dunning", "payment_grace_days", "allowed_redirect_origins"},
+        "seller": {
+            "dunning",
+            "payment_grace_days",
+            "allowed_redirect_origins",
+            "payment_retry_days",
+            "renewal_anchor",
+            "trial_grace_days",
+        },
     }
     old = stored.model_dump_json(exclude=leave_out)
     assert fingerprint(stored) == hashlib.sha256(old.encode()).hexdigest()[:32]
@@ -552,7 +559,14 @@ def test_seller_settings_stored_before_the_grace_days_keep_their_fingerprint() -
 
     settings = default_seller_settings()
     assert settings.payment_grace_days == 14
-    unset = {"payment_grace_days", "dunning", "allowed_redirect_origins"}
+    unset = {
+        "payment_grace_days",
+        "dunning",
+        "allowed_redirect_origins",
+        "payment_retry_days",
+        "renewal_anchor",
+        "trial_grace_days",
+    }
     assert stable_json(settings) == settings.model_dump_json(exclude=unset)
     longer = settings.model_copy(update={"payment_grace_days": 21})
     assert "payment_grace_days" in stable_json(longer)

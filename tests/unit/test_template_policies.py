@@ -178,6 +178,8 @@ CODE_CALLS: dict[str, set[Grant]] = {
         ),
         # The email ledger gives a claim back when a send fails.
         ("dynamodb:DeleteItem", "BillingTable", frozenset({"EMAIL#*"})),
+        # Settling an overdue invoice: the account's other overdue invoices checked unchanged.
+        ("dynamodb:ConditionCheckItem", "BillingTable", frozenset({"INVOICE#*"})),
         (
             "dynamodb:GetItem",
             "BillingTable",
@@ -244,7 +246,16 @@ CODE_CALLS: dict[str, set[Grant]] = {
         (
             "dynamodb:Query",
             "BillingTable/index/DueIndex",
-            frozenset({"RENEWALS_DUE", "TRIALS_DUE", "TRIAL_GRACE_DUE", "EXPIRIES_DUE", "INVOICES_DUE"}),
+            frozenset(
+                {
+                    "RENEWALS_DUE",
+                    "TRIALS_DUE",
+                    "TRIAL_GRACE_DUE",
+                    "EXPIRIES_DUE",
+                    "INVOICES_DUE",
+                    "PAYMENT_RETRIES_DUE",
+                }
+            ),
         ),
         # The seller's settings (time zone, grace period).
         ("dynamodb:GetItem", "BillingTable", frozenset({"SETTINGS#*"})),
@@ -256,24 +267,36 @@ CODE_CALLS: dict[str, set[Grant]] = {
     },
     "JobsWorkerFunction": {
         # The jobs' changes, each one Transaction with its AUDIT# record (a period's invoice and
-        # claim, the subscription and its pointer), the email ledger's claims, an item's last error.
+        # claim, the subscription and its pointer), the email ledger's claims, an item's last error;
+        # tally.retries.dynamo.DynamoRetryStore.schedule: attempt 0 of a card charge (PAYRETRY#).
         (
             "dynamodb:PutItem",
             "BillingTable",
-            frozenset({"INVOICE#*", "SUBSCRIPTION#*", "ACCOUNT#*", "AUDIT#*", "EMAIL#*", "JOBFAIL#*"}),
+            frozenset(
+                {"INVOICE#*", "SUBSCRIPTION#*", "ACCOUNT#*", "AUDIT#*", "EMAIL#*", "JOBFAIL#*", "PAYRETRY#*"}
+            ),
         ),
-        # A number drawn, the account's status, an email marked sent, the run's counters (ADD).
+        # A number drawn, the account's status, an email marked sent, the run's counters (ADD), a
+        # card charge's attempts (DynamoRetryStore.add_attempt, close).
         (
             "dynamodb:UpdateItem",
             "BillingTable",
-            frozenset({"SEQUENCE#*", "ACCOUNT#*", "EMAIL#*", "JOBRUN#*", "DUNNING#*"}),
+            frozenset({"SEQUENCE#*", "ACCOUNT#*", "EMAIL#*", "JOBRUN#*", "DUNNING#*", "PAYRETRY#*"}),
         ),
         ("dynamodb:DeleteItem", "BillingTable", frozenset({"EMAIL#*"})),
         (
             "dynamodb:GetItem",
             "BillingTable",
-            frozenset({"SETTINGS#*", "INVOICE#*", "SEQUENCE#*", "ACCOUNT#*", "PLAN#*", "DUNNING#*"}),
+            frozenset(
+                {"SETTINGS#*", "INVOICE#*", "SEQUENCE#*", "ACCOUNT#*", "PLAN#*", "DUNNING#*", "PAYRETRY#*"}
+            ),
         ),
+        # A card payment settling an invoice (InvoiceService.record_payment): the account's other
+        # overdue invoices (DynamoInvoiceStore.overdue), checked unchanged in its transaction.
+        ("dynamodb:Query", "BillingTable/index/GSI1", frozenset({"INVOICES#*"})),
+        ("dynamodb:ConditionCheckItem", "BillingTable", frozenset({"INVOICE#*"})),
+        # tally.payments.stripe_client: Stripe's secret key (the payment retries' charges).
+        ("secretsmanager:GetSecretValue", "StripeSecretKeySecret", None),
         # An account's owners and admins; a closing period's usage.
         ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*", "USAGE#*"})),
         # Metrics' names; the account and its managers' profiles.
@@ -310,8 +333,59 @@ CODE_CALLS: dict[str, set[Grant]] = {
     "WebhookWorkerFunction": {
         # DynamoWebhookLedger.entry (GetItem: applied already?) and mark_applied (UpdateItem).
         # The Stripe applier's own calls (tally.payments.stripe_events) are granted with it.
+        # The Stripe applier (tally.payments.stripe_events): docs/billing.md, "Operations and the
+        # worker's IAM policy".
         ("dynamodb:GetItem", "BillingTable", frozenset({"WEBHOOK#*"})),
         ("dynamodb:UpdateItem", "BillingTable", frozenset({"WEBHOOK#*"})),
+        (
+            "dynamodb:GetItem",
+            "BillingTable",
+            frozenset(
+                {
+                    "ACCOUNT#*",
+                    "INVOICE#*",
+                    "COUPON#*",
+                    "SETTINGS#*",
+                    "PLAN#*",
+                    "SEQUENCE#*",
+                    "RESERVATION#*",
+                }
+            ),
+        ),
+        ("dynamodb:Query", "BillingTable", frozenset({"ACCOUNT#*"})),
+        (
+            "dynamodb:PutItem",
+            "BillingTable",
+            frozenset(
+                {
+                    "CHECKOUT#*",
+                    "ACCOUNT#*",
+                    "USER#*",
+                    "COUPON#*",
+                    "INVOICE#*",
+                    "AUDIT#*",
+                    "EMAIL#*",
+                    "PLACEMENT#*",
+                }
+            ),
+        ),
+        (
+            "dynamodb:UpdateItem",
+            "BillingTable",
+            frozenset(
+                {
+                    "ACCOUNT#*",
+                    "COUPON#*",
+                    "SEQUENCE#*",
+                    "EMAIL#*",
+                    "RESERVATION#*",
+                    "PLACEMENT#*",
+                }
+            ),
+        ),
+        ("dynamodb:DeleteItem", "BillingTable", frozenset({"PLACEMENT#*", "EMAIL#*"})),
+        ("secretsmanager:GetSecretValue", "StripeSecretKeySecret", None),
+        ("ses:SendEmail", "SenderEmailIdentity", None),
     },
 }
 
@@ -428,6 +502,8 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         keys.stripe_object("price", "tally:p:1:monthly:EUR")["PK"]["S"],
         keys.placement_counter("loc", "cat")["PK"]["S"],
         keys.reservation("rsv_1")["PK"]["S"],
+        keys.checkout_provisioned("cs_1")["PK"]["S"],
+        keys.webhook_event("stripe", "evt_1")["PK"]["S"],
         # issue 10, scheduled jobs
         keys.RENEWALS_DUE,
         keys.TRIALS_DUE,
@@ -437,6 +513,8 @@ def test_leading_keys_use_the_key_schema_prefixes() -> None:
         keys.job_failure("trials", "sub_1#end")["PK"]["S"],
         keys.dunning("inv_1")["PK"]["S"],
         keys.INVOICES_DUE,
+        keys.payment_retry("inv_1")["PK"]["S"],
+        keys.PAYMENT_RETRIES_DUE,
         # issue 9, the webhook ledger
         keys.webhook_event("stripe", "evt_1")["PK"]["S"],
     }

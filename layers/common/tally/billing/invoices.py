@@ -38,7 +38,10 @@ from tally.errors import Conflict, InvalidInput
 
 InvoiceStatus = Literal["draft", "open", "paid", "void", "uncollectible"]
 InvoiceSource = Literal["tally", "stripe"]
-PaymentMethod = Literal["bank_transfer", "cash", "other"]
+# What a person records (POST /v1/invoices/{id}/payments); `card`: a saved card charged by the
+# payment retries job (issue 10, tally.retries), its reference the PaymentIntent's id.
+ManualPaymentMethod = Literal["bank_transfer", "cash", "other"]
+PaymentMethod = Literal["bank_transfer", "cash", "other", "card"]
 InvoiceTransition = Literal["update", "finalize", "record_payment", "void", "mark_uncollectible", "credit"]
 
 ALLOWED_FROM: Mapping[InvoiceTransition, frozenset[InvoiceStatus]] = {

@@ -40,6 +40,10 @@ _CONFIG = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 _DATA = "tally.billing.seller_data"
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 DEFAULT_GRACE_DAYS = 14
+# issue 10, payment retries: days after a card's first failure (attempt 0) each retry is made.
+DEFAULT_PAYMENT_RETRY_DAYS = (1, 3, 7)
+MAX_PAYMENT_RETRIES = 3
+PAYMENT_RETRY_WINDOW_DAYS = 7
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Mention = Annotated[str, Field(min_length=1, max_length=1000)]
@@ -273,6 +277,30 @@ def _shipped() -> dict[str, Any]:
     return loaded
 
 
+def _retry_days(days: list[int]) -> list[int]:
+    for index, day in enumerate(days):
+        if not 1 <= day <= PAYMENT_RETRY_WINDOW_DAYS:
+            raise ValueError(
+                f"A retry is made 1 to {PAYMENT_RETRY_WINDOW_DAYS} days after the first failure: "
+                f"got {day} (item {index})"
+            )
+        if index and day <= days[index - 1]:
+            raise ValueError(f"The retries' days go strictly up ({day} comes after {days[index - 1]})")
+    return days
+
+
+RetryDays = Annotated[
+    list[Annotated[StrictInt, WHOLE]],
+    Field(
+        max_length=MAX_PAYMENT_RETRIES,
+        description="Days after a saved card's first failed charge on which it is charged again: at "
+        f"most {MAX_PAYMENT_RETRIES}, strictly increasing, each 1 to {PAYMENT_RETRY_WINDOW_DAYS}; "
+        "empty: no retry (the dunning ladder chases the invoice)",
+    ),
+    AfterValidator(_retry_days),
+]
+
+
 def default_dunning() -> DunningSettings:
     """The ladder shipped as data (defaults.json), which settings stored without one follow."""
     return DunningSettings.model_validate(_shipped()["dunning"])
@@ -322,6 +350,7 @@ class SellerSettings(BaseModel):
         WHOLE,
     ] = None
     dunning: DunningSettings = Field(default_factory=default_dunning)
+    payment_retry_days: RetryDays = Field(default_factory=lambda: list(DEFAULT_PAYMENT_RETRY_DAYS))
     # issue 9: where a checkout or the billing portal may send customers back (no open redirect).
     allowed_redirect_origins: Annotated[list[Origin], Field(max_length=20)] = Field(
         default=[],
@@ -390,8 +419,15 @@ def default_seller_settings() -> SellerSettings:
 
 def added_fields_at_default(settings: SellerSettings) -> set[str]:
     """The fields added since settings were first stored that hold their default: the dunning
-    ladder (the shipped one), issue 9's `payment_grace_days` and `allowed_redirect_origins`."""
+    ladder (the shipped one), issue 9's `payment_grace_days` and `allowed_redirect_origins`, the
+    payment retries' days, issue 10's renewal anchor and trial grace."""
     leave_out = {"dunning"} if settings.dunning == default_dunning() else set()
+    if settings.renewal_anchor == "anniversary":
+        leave_out.add("renewal_anchor")
+    if settings.trial_grace_days is None:
+        leave_out.add("trial_grace_days")
+    if tuple(settings.payment_retry_days) == DEFAULT_PAYMENT_RETRY_DAYS:
+        leave_out.add("payment_retry_days")
     if settings.payment_grace_days == DEFAULT_GRACE_DAYS:
         leave_out.add("payment_grace_days")
     if not settings.allowed_redirect_origins:

@@ -11,7 +11,7 @@ from tally.billing.amounts import Currency
 from tally.billing.coupons import CouponCode
 from tally.billing.credit_notes import CreditNote
 from tally.billing.invoice_lines import LineIn
-from tally.billing.invoices import Invoice, PaymentMethod
+from tally.billing.invoices import Invoice, ManualPaymentMethod
 from tally.billing.subscription_state import Instant
 from tally.http.fields import Identifier
 
@@ -90,7 +90,7 @@ class PaymentIn(BaseModel):
     amount: Annotated[
         int, Field(strict=True, ge=1, le=10**15, description="Minor units of the invoice's currency")
     ]
-    method: PaymentMethod
+    method: ManualPaymentMethod
     reference: Annotated[
         str, Field(min_length=1, max_length=200, description="The bank's or the payer's reference")
     ]

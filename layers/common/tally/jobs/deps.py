@@ -12,6 +12,7 @@ from tally.invoices.service import InvoiceService, SellerSettingsService
 from tally.invoices.subscription import SubscriptionInvoicing
 from tally.jobs.due import DueIndex
 from tally.plans.service import CatalogueService
+from tally.retries.ports import FirstAttempts
 from tally.subscriptions.ports import Accounts, SubscriptionStore
 
 if TYPE_CHECKING:
@@ -33,3 +34,5 @@ class JobDeps:
     ledger: Callable[[], SendsOnce]
     app_url: str
     render_email: RendersEmail | None = None
+    # Attempt 0 of a finalised invoice's card charge (tally.retries); None: no automatic charge.
+    payment_retries: FirstAttempts | None = None

@@ -10,13 +10,14 @@ from tally.jobs.deps import JobDeps
 from tally.jobs.expiry import Expiry
 from tally.jobs.renewals import RecurringInvoicing
 from tally.jobs.trials import Trials
+from tally.retries.wiring import payment_retries_from_environment
 
 JOBS: Mapping[JobName, Callable[[JobDeps], Job]] = {
     "recurring-invoicing": RecurringInvoicing,
     "trials": Trials,
     "expiry": Expiry,
     "dunning": lambda _deps: dunning_job_from_environment(),  # builds its own ports
-    # "payment-retries": PaymentRetries,   (issue 9 / payments)
+    "payment-retries": payment_retries_from_environment,  # its store and Stripe from the environment
 }
 
 

@@ -9,7 +9,9 @@ SUBSCRIPTION#{id} INVOICE#{period start}) and rolls the subscription over in the
 transaction, which moves its due entry to the next period's end; then `finalize` (idempotent)
 and invoice-issued through the email ledger (once). A rerun, a second run the same day or a
 redelivered message finds the period's invoice made and finishes what is left (finalising,
-emailing): exactly one invoice per (subscription, period).
+emailing): exactly one invoice per (subscription, period). An open invoice of an account with a
+Stripe customer gets attempt 0 of its card charge scheduled (tally.retries, PAYRETRY#), due at
+once: the payment-retries job charges the saved card at its next run.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ class RecurringInvoicing:
             return Worked("skipped", str(nothing))
         if invoice.status == "draft":
             invoice = self._deps.invoices(FixedClock(at)).finalize(invoice.id, context)
+        if self._deps.payment_retries is not None and invoice.status == "open" and invoice.amount_due:
+            # Attempt 0 of the saved card's charge, due now: the payment-retries job makes it at
+            # its next run (once per invoice; a rerun finds it scheduled).
+            self._deps.payment_retries.schedule(invoice, at)
         # Raises NoticeFailed when the PDF or the email did not go out: the item is retried, and
         # the ledger never sends the email twice.
         self._deps.notices.issued(invoice)

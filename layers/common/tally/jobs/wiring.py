@@ -20,6 +20,7 @@ from tally.jobs.queue import SqsJobQueue
 from tally.jobs.runs import DynamoRunStore
 from tally.plans.dynamo import DynamoPlanStore
 from tally.plans.service import CatalogueService
+from tally.retries.dynamo import DynamoRetryStore
 from tally.settings import get_settings
 from tally.storage import clients
 from tally.subscriptions.dynamo import DynamoSubscriptionStore
@@ -107,6 +108,7 @@ def deps() -> JobDeps:
         managers=usage.managers,
         ledger=ledger,
         app_url=settings.app_url.rstrip("/"),
+        payment_retries=DynamoRetryStore(billing),
     )
 
 

@@ -503,6 +503,27 @@ def job_failure(job: str, item_key: str) -> Key:
     return _key(f"{JOB_FAIL_PREFIX}{job}#{item_key}", "FAIL")
 
 
+# --- payment retries (issue 10, job 3; tally.retries) ------------------------------------------
+#
+#   PAYRETRY#{invoice id}   PAYRETRY                    a native invoice's automatic card charges:
+#                                                       `attempts` (n, at, outcome, decline code,
+#                                                       PaymentIntent id), account_id, invoice_id;
+#                                                       while an attempt is to come, DUEPK=
+#                                                       PAYMENT_RETRIES_DUE, DUESK=`{instant}#{invoice id}`
+
+PAYMENT_RETRY_PREFIX = "PAYRETRY#"
+PAYMENT_RETRY_SK = "PAYRETRY"
+PAYMENT_RETRIES_DUE = "PAYMENT_RETRIES_DUE"
+
+
+def payment_retry(invoice_id: str) -> Key:
+    return _key(f"{PAYMENT_RETRY_PREFIX}{invoice_id}", PAYMENT_RETRY_SK)
+
+
+def payment_retry_due(at: datetime, invoice_id: str) -> dict[str, dict[str, str]]:
+    return {"DUEPK": {"S": PAYMENT_RETRIES_DUE}, "DUESK": {"S": f"{due_instant(at)}#{invoice_id}"}}
+
+
 # --- Stripe's webhook events applied (issue 9; tally.payments.stripe_events) -----------------
 #
 #   CHECKOUT#{session id}   PROVISIONED                 a completed checkout session provisioned:
