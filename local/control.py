@@ -6,8 +6,9 @@
                                  {"now": null} returns to the system clock (every invocation
                                  after the answer sees the new clock, in every instance)
 - GET  /_local/streams/drain     blocks until every stream poller delivered what its stream held
-- GET  /_local/queues/drain      blocks (10 s, or ?timeout=) until every SQS poller's queue is empty
-                                 and no batch is in flight: {"drained": true} (504 false on timeout)
+- GET  /_local/queues/drain      blocks (10 s, or ?timeout=) until the local Stripe has delivered its
+                                 events, every SQS poller's queue is empty and no batch is in
+                                 flight: {"drained": true} (504 false on timeout)
 - GET  /_local/schedules         the ScheduleV2 schedules: {"schedules": [{name, function, ...}]}
 - POST /_local/schedules/<name>/run  {"as_of"?: iso8601} invokes the target once with the Input
                                  (+ as_of), waits for the queues to drain (30 s, or ?timeout=):
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +83,7 @@ class Control:
         mailbox: Mailbox | None = None,
         queues: QueuePollers | None = None,
         schedules: Schedules | None = None,
+        outbound: Callable[[float], bool] | None = None,
     ) -> None:
         self.invoker = invoker
         self.routes = routes
@@ -91,6 +94,8 @@ class Control:
         self.mailbox = mailbox or Mailbox()
         self.queues = queues or QueuePollers([])
         self.schedules = schedules or Schedules([], invoker, self.queues, streams)
+        # Waits (up to the seconds given) until the local Stripe has no event left to deliver.
+        self.outbound = outbound or (lambda _timeout: True)
 
     def __call__(self, request: HttpRequest) -> HttpResult:
         method, path = request.method.upper(), request.raw_path.rstrip("/")
@@ -107,7 +112,7 @@ class Control:
             timeout = _timeout(request, self.drain_timeout)
             if timeout is None:
                 return HttpResult.json(400, {"message": "timeout must be a number of seconds"})
-            drained = self.queues.drain(timeout)
+            drained = self._drain_queues(timeout)
             return HttpResult.json(200 if drained else 504, {"drained": drained})
         if path == "/_local/schedules" and method == "GET":
             return HttpResult.json(200, {"schedules": self.schedules.listing()})
@@ -128,6 +133,20 @@ class Control:
             to = _query_value(request, "to")
             return HttpResult(200, list(PAGE_HEADERS), page(self.mailbox.messages(to), to).encode())
         return HttpResult.json(404, {"message": "Not Found"})
+
+    def _drain_queues(self, timeout: float) -> bool:
+        """The queues, once the local Stripe's events are on them: a control call answers before
+        its events are POSTed to the webhook route, which enqueues them. Until a pass finds both
+        still (a worker may make Stripe send more)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(deadline - time.monotonic(), 0.0)
+            if not (self.outbound(left) and self.queues.drain(max(deadline - time.monotonic(), 0.0))):
+                return False
+            if self.outbound(0.0):
+                return True
+            if time.monotonic() >= deadline:
+                return False
 
     def _set_clock(self, request: HttpRequest) -> HttpResult:
         try:

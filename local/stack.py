@@ -277,6 +277,7 @@ class LocalStack:
             mailbox=MAILBOX,
             queues=queues,
             schedules=schedules,
+            outbound=self.stripe.deliverer.wait_idle if self.stripe is not None else None,
         )
         self._server.gateway = Gateway(
             routes, invoker, authorizer, control=control, clock=self.clock.now, after_invoke=streams.wake

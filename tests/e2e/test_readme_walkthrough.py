@@ -1,8 +1,9 @@
 """The README's "Try it with curl" block, run as a new user would run it: its shell block, word for
 word, under `bash` with `set -euo pipefail`, against a local stack of its own (the block signs up
 fixed addresses and turns the seeded admin's TOTP on, so it needs a stack nobody else touched),
-then what it printed checked against what its comments promise: steps 1 to 14, from sign-up to a
-year of renewals, the dunning ladder to suspension and back, and a trial's end."""
+then what it printed checked against what its comments promise: steps 1 to 15, from sign-up to a
+year of renewals, the dunning ladder to suspension and back, a trial's end, and a checkout through
+the local Stripe with a renewal that fails, is paid, and a cancel at the period's end."""
 
 from __future__ import annotations
 
@@ -146,3 +147,22 @@ def test_a_trial_ends_incomplete_with_its_first_invoice(printed: str) -> None:
     assert tail[3].startswith("Facture INV-")
     assert "54\xa0000\xa0FCFA" in tail[3]
     assert tail[4].count('"planned":1,"done":1,"skipped":0,"failed":0') == 4
+
+
+def test_a_stripe_checkout_a_failed_renewal_paid_again_then_canceled(printed: str) -> None:
+    assert '"taken":0,"free":5,"reserved":0' in printed
+    assert '"taken":1,"free":4,"reserved":1,"next_free_at":null}complete\n' in printed  # held, then paid
+    assert '"status":"active","collection":"stripe"' in printed
+    assert '"code":"BLOOM20"' in printed
+    assert "'subtotal': 9900, 'discount_total': 1980" in printed
+    assert "'total': 7920" in printed
+    assert "'source': 'stripe'" in printed
+    tail = printed[printed.index("Bienvenue sur Tally, Fleurs Léa") :].splitlines()
+    assert tail[0] == "Bienvenue sur Tally, Fleurs Léa"
+    assert tail[1:3] == ["past_due", '{"drained": true}past_due']  # the renewal failed
+    assert tail[3].startswith("Votre paiement de 79,20")
+    assert tail[3].endswith("n'a pas abouti")
+    assert tail[4:7] == ["paid", '{"drained": true}active', "True"]  # paid again; cancel at period end
+    assert '"taken":1,"free":4,"reserved":0' in tail[7]
+    assert '"actor":"provider:stripe"' in tail[7]
+    assert '"action":"subscription.cancel_scheduled"' in tail[7]

@@ -249,6 +249,22 @@ def test_a_membership_granted_by_another_instance_counts_at_once_and_misses_read
     assert world.records.reads == 4
 
 
+def test_two_accounts_made_within_a_second_by_another_instance_each_count_at_once() -> None:
+    # Seen over HTTP: a user made two accounts in a row and the second's checkout answered 403
+    # "You do not have access to this account" for a second (the re-read was per user).
+    world = PolicyWorld()
+    mine = world.account("acc_0")
+    first = world.account("acc_1")
+    second = world.account("acc_2")
+    world.records.set_role("user-1", mine, Role.OWNER)
+    assert world.policy.authorize(user(), Permission.ACCOUNT_READ, mine)
+    world.records.set_role("user-1", first, Role.OWNER)
+    assert world.policy.authorize(user(), Permission.BILLING_WRITE, first).role is Role.OWNER
+    world.records.set_role("user-1", second, Role.OWNER)
+    assert world.policy.authorize(user(), Permission.BILLING_WRITE, second).role is Role.OWNER
+    assert world.records.reads == 3
+
+
 def test_staff_mfa_is_cached_once_on_and_asked_again_while_off() -> None:
     world = PolicyWorld()
     account = world.account("acc_1")

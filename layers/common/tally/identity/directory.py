@@ -6,8 +6,9 @@ before a sign-out everywhere stops working, within that bound (the issue's is 5 
 instance that changes a membership or signs a user out forgets its entry at once; another
 instance finds a membership granted since (an account just created or joined, through the
 accounts function) at once too: a miss re-reads the record, at most once every
-`REFRESH_SECONDS` per user, so probing accounts that are not yours costs one Query a second at
-most. Staff MFA is
+`REFRESH_SECONDS` per user and account asked for (per user only, two accounts made within a
+second would leave the second out), so probing an account that is not yours costs one Query a
+second at most (and the cache holds `MAX_ENTRIES` of them). Staff MFA is
 checked with Cognito and kept for the same time once found on; a staff user without it is asked
 again on each staff action, so turning it on takes effect at once.
 """
@@ -77,8 +78,9 @@ class MembershipDirectory:
         membership when `account_id` is None): what another instance granted since counts."""
         record, fresh = self._lookup(principal.subject)
         missing = not record.memberships if account_id is None else account_id not in record.memberships
-        if missing and not fresh and self._refreshed.get(principal.subject) is None:
-            self._refreshed.put(principal.subject, True)
+        asked = f"{principal.subject}\x00{account_id or ''}"
+        if missing and not fresh and self._refreshed.get(asked) is None:
+            self._refreshed.put(asked, True)
             self._cache.forget(principal.subject)
             record, _ = self._lookup(principal.subject)
         return self._checked(principal, record)
