@@ -55,6 +55,8 @@ PATH_RESOURCES: dict[str, Callable[[Side], str]] = {
     # issue 9: placements belong to no tenant (any signed-in user reads one)
     "location_id": lambda t: "dakar",
     "category_id": lambda t: "plumbers",
+    # issue 10: dead letters belong to no tenant (platform admins only): any id is refused first
+    "message_id": lambda t: "00000000-0000-4000-8000-000000000000",
 }
 # Body fields that name another tenant's resource, filled with B's.
 BODY_RESOURCES: dict[str, Callable[[Side], str]] = {"token": lambda t: t.invitation_token}
