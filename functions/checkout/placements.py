@@ -34,7 +34,12 @@ PlacementPart = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENTIF
     "POST /v1/track/click and /v1/track/view. Any signed-in user.",
     tags=["Placements"],
     security=BEARER,
-    responses=responses(200, "The placement's seats", (*PRIVATE, 422)),
+    responses=responses(
+        200,
+        "The placement's seats",
+        (*PRIVATE, 404, 422),
+        {404: "A location or category with characters no id holds: no route matches it"},
+    ),
 )
 def get_placement(location_id: PlacementPart, category_id: PlacementPart) -> PlacementOut:
     policy().signed_in(principal())

@@ -48,6 +48,18 @@ DISABLED_CHECKS: dict[str, dict[str, bool]] = {
 # What a schema cannot promise: that a well-formed code is the one the server emailed. A drawn code
 # is wrong, which these routes answer 422 naming `code` (as a wrong password is 401 at login).
 EXPECTED_422 = [
+    # Issue 9: a provider's notification must carry a signature made with the webhook secret, which
+    # no generator can make: every drawn request is a 400 naming Stripe-Signature, nothing recorded.
+    # First, and by name: schemathesis ORs include-method with include-path, and the first
+    # matching entry's statuses win.
+    {
+        "include-name": ["POST /v1/webhooks/stripe"],
+        "checks": {
+            "positive_data_acceptance": {
+                "expected-statuses": ["2xx", "3xx", "400", "401", "403", "404", "409", "422", "429", "5xx"],
+            }
+        },
+    },
     {
         "include-method": "POST",
         "include-path": ["/v1/auth/confirm", "/v1/auth/password-reset/confirm"],
@@ -144,17 +156,6 @@ EXPECTED_422 = [
         "checks": {
             "positive_data_acceptance": {
                 "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"],
-            }
-        },
-    },
-    # Issue 9: a provider's notification must carry a signature made with the webhook secret, which
-    # no generator can make: every drawn request is a 400 naming Stripe-Signature, nothing recorded.
-    {
-        "include-method": "POST",
-        "include-path": ["/v1/webhooks/stripe"],
-        "checks": {
-            "positive_data_acceptance": {
-                "expected-statuses": ["2xx", "3xx", "400", "401", "403", "404", "409", "422", "429", "5xx"],
             }
         },
     },
